@@ -1,0 +1,55 @@
+import type { RepoFile } from '../source/types.js';
+import { parseYaml, type ParsedDoc } from './parse.js';
+import type { Problem } from './problems.js';
+import { validateDoc, type DocKind } from './schema.js';
+
+export interface CheckedDoc {
+  doc?: ParsedDoc;
+  /** YAML and schema problems of this file on its own. */
+  problems: Problem[];
+}
+
+/**
+ * Parse + schema results keyed by blob id and path: a new commit re-parses and re-validates
+ * only the files whose content changed. Entries not used by the last revision are dropped.
+ */
+export class DocCache {
+  #entries = new Map<string, CheckedDoc>();
+  #used = new Set<string>();
+  hits = 0;
+  misses = 0;
+
+  check(file: RepoFile, kind: DocKind): CheckedDoc {
+    const key = `${kind}\0${file.path}\0${file.id}`;
+    this.#used.add(key);
+    const cached = this.#entries.get(key);
+    if (cached) {
+      this.hits++;
+      return cached;
+    }
+    this.misses++;
+    const parsed = parseYaml(file.path, file.content);
+    const result: CheckedDoc = parsed.ok ? { doc: parsed.doc, problems: validateDoc(kind, parsed.doc) } : { problems: parsed.problems };
+    // Documents are shared between renders: freeze so no stage can patch a cached value in place.
+    if (result.doc) deepFreeze(result.doc.value);
+    this.#entries.set(key, result);
+    return result;
+  }
+
+  /** Forget entries not used since the last prune (call after each revision). */
+  prune(): void {
+    for (const key of this.#entries.keys()) if (!this.#used.has(key)) this.#entries.delete(key);
+    this.#used.clear();
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+function deepFreeze(v: unknown): void {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const child of Object.values(v)) deepFreeze(child);
+  }
+}

@@ -1,0 +1,334 @@
+import type { Operation } from 'rfc6902';
+import type { Revision, RepoFile } from '../source/types.js';
+import { canonicalJson, sha256 } from '../util/canonical.js';
+import { didYouMean } from '../util/suggest.js';
+import { crossChecks, type Locator } from './checks.js';
+import { DocCache } from './doc-cache.js';
+import { applyJsonPatch, applyMergePatch } from './json-patch.js';
+import { joinPointer, splitPointer, type ParsedDoc, type Position } from './parse.js';
+import { compareProblems, type Problem } from './problems.js';
+import { validateValue } from './schema.js';
+import { SecretValue, type SecretSource } from './secrets.js';
+import type { DesiredApp, DesiredState, EnvironmentConfig, EnvValue, PluginConfig, RenderedSpec, RepositoryConfig } from './types.js';
+
+export interface RenderOptions {
+  secrets: SecretSource;
+  /** Shared across renders to skip unchanged files. */
+  cache?: DocCache;
+  /**
+   * Secrets declared in berth.yaml but without a value: an error (default; plan and apply need
+   * real values) or allowed (validate and render previews, e.g. in a pull request's CI).
+   */
+  unresolvedSecrets?: 'error' | 'allow';
+}
+
+export type RenderResult = { ok: true; state: DesiredState } | { ok: false; problems: Problem[] };
+
+interface OverlayDoc {
+  target: string;
+  patch?: Operation[];
+  merge?: Record<string, unknown>;
+}
+
+interface AppDraft {
+  name: string;
+  base: ParsedDoc;
+  value: unknown;
+  overlays: { doc: ParsedDoc; overlay: OverlayDoc }[];
+}
+
+const REPO_FILES = ['berth.yaml', 'berth.yml'];
+
+/** Reads berth.yaml: the environments and their branches. */
+export function loadRepositoryConfig(revision: Revision, cache = new DocCache()): { config?: RepositoryConfig; doc?: ParsedDoc; problems: Problem[] } {
+  const file = REPO_FILES.map((f) => revision.files.get(f)).find((f): f is RepoFile => f !== undefined);
+  if (!file) {
+    return {
+      problems: [{ code: 'missing-file', file: 'berth.yaml', line: 1, column: 1, message: 'no berth.yaml at the repo root; create one with apiVersion: berth/v1, kind: Repository and environments: { <name>: { branch: <branch> } }' }],
+    };
+  }
+  const checked = cache.check(file, 'Repository');
+  if (!checked.doc || checked.problems.length) return { problems: checked.problems, doc: checked.doc };
+  const raw = checked.doc.value as { environments: Record<string, Partial<EnvironmentConfig> & { branch: string }>; secrets?: Record<string, { description?: string }> };
+  const environments: Record<string, EnvironmentConfig> = {};
+  for (const [name, env] of Object.entries(raw.environments)) {
+    environments[name] = { branch: env.branch, selfHeal: env.selfHeal ?? false, prune: env.prune ?? true };
+  }
+  const secrets: Record<string, string> = {};
+  for (const [name, s] of Object.entries(raw.secrets ?? {})) secrets[name] = s.description ?? '';
+  return { config: { environments, secrets }, doc: checked.doc, problems: [] };
+}
+
+/** Renders every environment (or the named ones) and returns all problems, deduplicated. */
+export function validateRepository(revision: Revision, options: RenderOptions & { environments?: string[] }): { environments: string[]; problems: Problem[] } {
+  const cache = options.cache ?? new DocCache();
+  const repo = loadRepositoryConfig(revision, cache);
+  if (!repo.config) return { environments: [], problems: repo.problems };
+  const envs = options.environments ?? Object.keys(repo.config.environments).sort();
+  const byKey = new Map<string, Problem>();
+  const envsOf = new Map<string, string[]>();
+  for (const env of envs) {
+    const result = renderEnvironment(revision, env, { ...options, cache });
+    if (result.ok) continue;
+    for (const p of result.problems) {
+      const key = `${p.file}:${p.line}:${p.column}:${p.message}`;
+      if (!byKey.has(key)) byKey.set(key, p);
+      envsOf.set(key, [...(envsOf.get(key) ?? []), env]);
+    }
+  }
+  const problems = [...byKey.entries()].map(([key, p]) => {
+    const seenIn = envsOf.get(key)!;
+    return envs.length > 1 && seenIn.length < envs.length ? { ...p, env: seenIn.join(',') } : p;
+  });
+  return { environments: envs, problems: problems.sort(compareProblems) };
+}
+
+/** Pure: the files of one revision + an environment → the desired state, or every problem found. */
+export function renderEnvironment(revision: Revision, environment: string, options: RenderOptions): RenderResult {
+  const cache = options.cache ?? new DocCache();
+  const problems: Problem[] = [];
+  const repo = loadRepositoryConfig(revision, cache);
+  if (!repo.config) return { ok: false, problems: repo.problems };
+  const settings = repo.config.environments[environment];
+  if (!settings) {
+    const names = Object.keys(repo.config.environments);
+    const guess = didYouMean(environment, names);
+    const at = repo.doc?.locate('/environments', true) ?? { line: 1, column: 1 };
+    return {
+      ok: false,
+      problems: [{ code: 'unknown-environment', file: repo.doc?.file ?? 'berth.yaml', ...at, message: `environment "${environment}" is not defined in berth.yaml${guess ? `; did you mean "${guess}"?` : ''} (defined: ${names.join(', ')})` }],
+    };
+  }
+
+  const files = [...revision.files.values()];
+  const drafts = new Map<string, AppDraft>();
+  for (const file of files.filter((f) => f.path.startsWith('apps/'))) {
+    const checked = cache.check(file, 'App');
+    problems.push(...checked.problems);
+    if (!checked.doc || checked.problems.length) continue;
+    const name = (checked.doc.value as { metadata: { name: string } }).metadata.name;
+    const existing = drafts.get(name);
+    if (existing) {
+      problems.push({ code: 'duplicate-app', file: file.path, ...checked.doc.locate('/metadata/name'), pointer: '/metadata/name', message: `app "${name}" is already defined in ${existing.base.file}; app names must be unique` });
+      continue;
+    }
+    drafts.set(name, { name, base: checked.doc, value: checked.doc.value, overlays: [] });
+  }
+
+  for (const file of files.filter((f) => f.path.startsWith('overlays/'))) {
+    const [, envDir, ...rest] = file.path.split('/');
+    if (!envDir || rest.length === 0) continue;
+    if (!repo.config.environments[envDir]) {
+      const guess = didYouMean(envDir, Object.keys(repo.config.environments));
+      problems.push({ code: 'overlay-unknown-environment', file: file.path, line: 1, column: 1, message: `overlays/${envDir}/ is not an environment in berth.yaml${guess ? `; did you mean overlays/${guess}/?` : ''}` });
+      continue;
+    }
+    if (envDir !== environment) continue;
+    const checked = cache.check(file, 'Overlay');
+    problems.push(...checked.problems);
+    if (!checked.doc || checked.problems.length) continue;
+    const overlay = checked.doc.value as OverlayDoc;
+    const draft = drafts.get(overlay.target);
+    if (!draft) {
+      const guess = didYouMean(overlay.target, drafts.keys());
+      problems.push({ code: 'overlay-unknown-target', file: file.path, ...checked.doc.locate('/target'), pointer: '/target', message: `overlay targets unknown app "${overlay.target}"${guess ? `; did you mean "${guess}"?` : ''}` });
+      continue;
+    }
+    problems.push(...applyOverlay(draft, checked.doc, overlay));
+  }
+
+  const locateField = (draft: AppDraft, pointer: string, key = false): Pick<Problem, 'file' | 'line' | 'column'> => {
+    // Newest overlay that wrote the field (or a parent of it) wins; else the app file.
+    for (const { doc, overlay } of [...draft.overlays].reverse()) {
+      const parts = splitPointer(pointer);
+      if (overlay.merge && hasPath(overlay.merge, parts)) return { file: doc.file, ...doc.locate('/merge' + pointer, key) };
+      const idx = (overlay.patch ?? []).findIndex((op) => pointer === op.path || pointer.startsWith(op.path + '/'));
+      if (idx >= 0) return { file: doc.file, ...doc.locate(`/patch/${idx}`) };
+    }
+    return { file: draft.base.file, ...draft.base.locate(pointer, key) };
+  };
+
+  const apps: DesiredApp[] = [];
+  const unresolved = new Set<string>();
+  for (const draft of [...drafts.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (draft.overlays.length) {
+      const last = draft.overlays[draft.overlays.length - 1]!.doc;
+      const found = validateValue('App', draft.value, last.file, (pointer, key) => {
+        const at = locateField(draft, pointer, key);
+        return { line: at.line, column: at.column } satisfies Position;
+      });
+      if (found.length) {
+        for (const p of found) problems.push({ ...p, ...locateField(draft, p.pointer ?? '', p.code === 'unknown-field') });
+        continue;
+      }
+    }
+    const secretCtx: SecretContext = { source: options.secrets, declared: repo.config.secrets, allowUnresolved: options.unresolvedSecrets === 'allow', unresolved };
+    const resolved = resolveApp(draft, secretCtx, (pointer, message) => {
+      problems.push({ code: 'secret-missing', ...locateField(draft, pointer), pointer, message });
+    });
+    if (resolved) apps.push(resolved);
+  }
+
+  const locator: Locator = (app, pointer, key) => locateField(drafts.get(app)!, pointer, key);
+  problems.push(...crossChecks(apps, locator));
+
+  const plugins: PluginConfig[] = [];
+  const pluginNames = new Map<string, string>();
+  for (const file of files.filter((f) => f.path.startsWith('plugins/'))) {
+    const checked = cache.check(file, 'Plugin');
+    problems.push(...checked.problems);
+    if (!checked.doc || checked.problems.length) continue;
+    const v = checked.doc.value as { metadata: { name: string }; spec: { type: PluginConfig['type']; use: string; enabled?: boolean; environments?: string[]; config?: Record<string, unknown> } };
+    const other = pluginNames.get(v.metadata.name);
+    if (other) {
+      problems.push({ code: 'duplicate-plugin', file: file.path, ...checked.doc.locate('/metadata/name'), pointer: '/metadata/name', message: `plugin "${v.metadata.name}" is already defined in ${other}` });
+      continue;
+    }
+    pluginNames.set(v.metadata.name, file.path);
+    for (const [i, env] of (v.spec.environments ?? []).entries()) {
+      if (!repo.config.environments[env]) problems.push({ code: 'unknown-environment', file: file.path, ...checked.doc.locate(`/spec/environments/${i}`), pointer: `/spec/environments/${i}`, message: `environment "${env}" is not defined in berth.yaml` });
+    }
+    if (v.spec.enabled === false || (v.spec.environments && !v.spec.environments.includes(environment))) continue;
+    plugins.push({ name: v.metadata.name, type: v.spec.type, use: v.spec.use, config: structuredClone(v.spec.config ?? {}), file: file.path });
+  }
+
+  if (problems.length) return { ok: false, problems: dedupe(problems).sort(compareProblems) };
+  plugins.sort((a, b) => (a.name < b.name ? -1 : 1));
+  return { ok: true, state: { environment, settings, revision: revision.ref, apps, plugins, unresolvedSecrets: [...unresolved].sort() } };
+}
+
+function applyOverlay(draft: AppDraft, doc: ParsedDoc, overlay: OverlayDoc): Problem[] {
+  let value = draft.value;
+  if (overlay.patch?.length) {
+    const result = applyJsonPatch(value, overlay.patch);
+    if (!result.ok) {
+      const op = overlay.patch[result.index]!;
+      return [{ code: 'overlay-failed', file: doc.file, ...doc.locate(`/patch/${result.index}`), pointer: `/patch/${result.index}`, message: `overlay not applied: operation ${result.index} (${op.op} ${op.path}) on app "${draft.name}" failed: ${result.message}` }];
+    }
+    value = result.value;
+  }
+  if (overlay.merge) value = applyMergePatch(value, overlay.merge);
+  const name = (value as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+  if (name !== draft.name) {
+    return [{ code: 'overlay-failed', file: doc.file, ...doc.locate('', false), message: `overlay must not rename app "${draft.name}" (metadata.name became ${JSON.stringify(name)})` }];
+  }
+  draft.value = value;
+  draft.overlays.push({ doc, overlay });
+  return [];
+}
+
+function hasPath(obj: unknown, parts: string[]): boolean {
+  let cur = obj;
+  for (const part of parts) {
+    if (!cur || typeof cur !== 'object' || !(part in cur)) return false;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return true;
+}
+
+interface RawApp {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec: Omit<Partial<RenderedSpec>, 'env' | 'healthCheck' | 'strategy' | 'route' | 'ports' | 'volumes'> & {
+    image: string;
+    env?: Record<string, string | number | boolean | { secretRef: string }>;
+    ports?: Partial<RenderedSpec['ports'][number]>[];
+    volumes?: Partial<RenderedSpec['volumes'][number]>[];
+    healthCheck?: Partial<NonNullable<RenderedSpec['healthCheck']>>;
+    strategy?: Partial<RenderedSpec['strategy']>;
+    route?: Partial<NonNullable<RenderedSpec['route']>> & { host: string };
+  };
+}
+
+interface SecretContext {
+  source: SecretSource;
+  declared: Record<string, string>;
+  allowUnresolved: boolean;
+  unresolved: Set<string>;
+}
+
+/** Fills defaults, resolves secrets and hashes: one validated app document → a DesiredApp. */
+function resolveApp(draft: AppDraft, secrets: SecretContext, missing: (pointer: string, message: string) => void): DesiredApp | undefined {
+  const raw = structuredClone(draft.value) as RawApp;
+  const s = raw.spec;
+  const env: Record<string, EnvValue> = {};
+  let ok = true;
+  for (const key of Object.keys(s.env ?? {}).sort()) {
+    const v = s.env![key]!;
+    if (typeof v === 'object') {
+      const pointer = joinPointer(['spec', 'env', key, 'secretRef']);
+      if (!(v.secretRef in secrets.declared)) {
+        const guess = didYouMean(v.secretRef, Object.keys(secrets.declared));
+        missing(pointer, `secretRef "${v.secretRef}" (env ${key}) is not declared in berth.yaml secrets${guess ? `; did you mean "${guess}"?` : `; add it under secrets: with a description`}`);
+        ok = false;
+        continue;
+      }
+      const value = secrets.source.get(v.secretRef);
+      if (value === undefined) {
+        if (!secrets.allowUnresolved) {
+          missing(pointer, `secret "${v.secretRef}" (env ${key}) has no value; provide it in ${secrets.source.describe()}`);
+          ok = false;
+          continue;
+        }
+        secrets.unresolved.add(v.secretRef);
+      }
+      env[key] = new SecretValue(v.secretRef, value);
+    } else env[key] = String(v);
+  }
+  if (!ok) return undefined;
+  const hc = s.healthCheck;
+  const spec: RenderedSpec = {
+    image: s.image,
+    replicas: s.replicas ?? 1,
+    ...(s.command && { command: s.command }),
+    ...(s.args && { args: s.args }),
+    ...(s.workingDir && { workingDir: s.workingDir }),
+    ...(s.user && { user: s.user }),
+    env,
+    ports: (s.ports ?? []).map((p) => ({ ...(p.name && { name: p.name }), containerPort: p.containerPort!, ...(p.hostPort && { hostPort: p.hostPort }), protocol: p.protocol ?? 'tcp' })),
+    ...(s.resources && { resources: s.resources }),
+    volumes: (s.volumes ?? []).map((v) => ({ source: v.source!, target: v.target!, readOnly: v.readOnly ?? false })),
+    restartPolicy: s.restartPolicy ?? 'unless-stopped',
+    stopGracePeriodSeconds: s.stopGracePeriodSeconds ?? 10,
+    ...(hc && {
+      healthCheck: {
+        ...(hc.http && { http: { ...hc.http, path: hc.http.path ?? '/' } }),
+        ...(hc.tcp && { tcp: hc.tcp }),
+        ...(hc.exec && { exec: hc.exec }),
+        intervalSeconds: hc.intervalSeconds ?? 2,
+        timeoutSeconds: hc.timeoutSeconds ?? 1,
+        failureThreshold: hc.failureThreshold ?? 3,
+        successThreshold: hc.successThreshold ?? 1,
+        startPeriodSeconds: hc.startPeriodSeconds ?? 0,
+        timeoutTotalSeconds: hc.timeoutTotalSeconds ?? 60,
+      },
+    }),
+    ...(s.route && { route: { ...s.route, host: s.route.host, path: s.route.path ?? '/', stripPrefix: s.route.stripPrefix ?? false } }),
+    strategy: {
+      type: s.strategy?.type ?? 'rolling',
+      maxSurge: s.strategy?.maxSurge ?? 1,
+      maxUnavailable: s.strategy?.maxUnavailable ?? 0,
+      ...(s.strategy?.steps && { steps: s.strategy.steps.map((st) => ({ weight: st.weight, pauseSeconds: st.pauseSeconds ?? 30 })) }),
+    },
+    dependsOn: s.dependsOn ?? [],
+    ...(s.scaling && { scaling: s.scaling }),
+  };
+  const labels = raw.metadata.labels ?? {};
+  return { name: draft.name, labels, spec, specHash: specHash(draft.name, labels, spec), sources: [draft.base.file, ...draft.overlays.map((o) => o.doc.file)] };
+}
+
+/** Stable across runs and key order; secrets enter by digest only. */
+export function specHash(name: string, labels: Record<string, string>, spec: RenderedSpec): string {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(spec.env)) env[k] = typeof v === 'string' ? `v:${v}` : `s:${v.digest()}`;
+  return sha256(canonicalJson({ name, labels, spec: { ...spec, env } })).slice(0, 16);
+}
+
+function dedupe(problems: Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.file}:${p.line}:${p.column}:${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -1,0 +1,109 @@
+import type { RevisionRef } from '../source/types.js';
+import type { SecretValue } from './secrets.js';
+
+export interface EnvironmentConfig {
+  branch: string;
+  selfHeal: boolean;
+  prune: boolean;
+}
+
+export interface RepositoryConfig {
+  environments: Record<string, EnvironmentConfig>;
+  /** Declared secret names → description. Values never live in the repo. */
+  secrets: Record<string, string>;
+}
+
+export interface PortSpec {
+  name?: string;
+  containerPort: number;
+  hostPort?: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export interface HealthCheckSpec {
+  http?: { path: string; port: number; expectStatus?: number[] };
+  tcp?: { port: number };
+  exec?: { command: string[] };
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  failureThreshold: number;
+  successThreshold: number;
+  startPeriodSeconds: number;
+  timeoutTotalSeconds: number;
+}
+
+export interface RouteSpec {
+  host: string;
+  path: string;
+  port?: number;
+  stripPrefix: boolean;
+  nginx?: Record<string, string | number>;
+}
+
+export type StrategyType = 'rolling' | 'recreate' | 'blue-green' | 'canary';
+
+export interface StrategySpec {
+  type: StrategyType;
+  maxSurge: number;
+  maxUnavailable: number;
+  steps?: { weight: number; pauseSeconds: number }[];
+}
+
+export interface VolumeSpec {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+export type EnvValue = string | SecretValue;
+
+/** An app's spec after overlays, defaults and secret resolution. */
+export interface RenderedSpec {
+  image: string;
+  replicas: number;
+  command?: string[];
+  args?: string[];
+  workingDir?: string;
+  user?: string;
+  env: Record<string, EnvValue>;
+  ports: PortSpec[];
+  resources?: { cpu?: string; memory?: string };
+  volumes: VolumeSpec[];
+  restartPolicy: 'no' | 'on-failure' | 'always' | 'unless-stopped';
+  stopGracePeriodSeconds: number;
+  healthCheck?: HealthCheckSpec;
+  route?: RouteSpec;
+  strategy: StrategySpec;
+  dependsOn: string[];
+  scaling?: { min?: number; max?: number; schedule?: { cron: string; replicas: number; timezone?: string }[] };
+}
+
+export interface DesiredApp {
+  name: string;
+  labels: Record<string, string>;
+  spec: RenderedSpec;
+  /** Stable hash of name, labels and spec (secrets included by digest): equal hash ⇔ nothing to change. */
+  specHash: string;
+  /** Repo file the app came from, and the overlays applied to it, in order. */
+  sources: string[];
+}
+
+export interface PluginConfig {
+  name: string;
+  type: 'event-handler' | 'health-check' | 'load-balancer' | 'metrics-exporter' | 'scaler';
+  use: string;
+  config: Record<string, unknown>;
+  file: string;
+}
+
+/** What one environment should look like: the output of render, input of plan. */
+export interface DesiredState {
+  environment: string;
+  settings: EnvironmentConfig;
+  revision: RevisionRef;
+  /** Sorted by name. */
+  apps: DesiredApp[];
+  plugins: PluginConfig[];
+  /** Declared secrets with no value in the secret source (only when render allowed it, for previews). */
+  unresolvedSecrets: string[];
+}

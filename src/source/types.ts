@@ -1,0 +1,27 @@
+/** One file of the config repo at one commit. `id` is its Git blob id (content-addressed). */
+export interface RepoFile {
+  readonly path: string;
+  readonly id: string;
+  readonly content: string;
+}
+
+/** Where a revision came from. A directory read in place has no sha. */
+export interface RevisionRef {
+  readonly branch?: string;
+  readonly sha?: string;
+  readonly author?: string;
+  readonly message?: string;
+}
+
+/** The files of the config repo at one commit: the input of render. */
+export interface Revision {
+  readonly ref: RevisionRef;
+  /** Repo-relative POSIX paths → files, only the paths berth reads. */
+  readonly files: ReadonlyMap<string, RepoFile>;
+}
+
+/** Formats a revision the way users see it: `branch@sha1:<40 hex>`. */
+export function formatRevision(ref: RevisionRef): string {
+  if (!ref.sha) return ref.branch ? `${ref.branch}@worktree` : 'worktree';
+  return `${ref.branch ?? 'detached'}@sha1:${ref.sha}`;
+}
