@@ -16,6 +16,8 @@ export interface CheckedDoc {
 export class DocCache {
   #entries = new Map<string, CheckedDoc>();
   #used = new Set<string>();
+  #memo = new Map<string, unknown>();
+  #memoUsed = new Set<string>();
   hits = 0;
   misses = 0;
 
@@ -36,10 +38,24 @@ export class DocCache {
     return result;
   }
 
+  /** A derived result (e.g. one rendered app) whose key names every input it depends on. */
+  memo<T>(key: string, compute: () => T): T {
+    this.#memoUsed.add(key);
+    if (this.#memo.has(key)) {
+      this.hits++;
+      return this.#memo.get(key) as T;
+    }
+    const value = compute();
+    this.#memo.set(key, value);
+    return value;
+  }
+
   /** Forget entries not used since the last prune (call after each revision). */
   prune(): void {
     for (const key of this.#entries.keys()) if (!this.#used.has(key)) this.#entries.delete(key);
+    for (const key of this.#memo.keys()) if (!this.#memoUsed.has(key)) this.#memo.delete(key);
     this.#used.clear();
+    this.#memoUsed.clear();
   }
 
   get size(): number {

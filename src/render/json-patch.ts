@@ -4,11 +4,29 @@ const POINTER = /^(\/([^~]|~[01])*)*$/;
 
 export type PatchResult = { ok: true; value: unknown } | { ok: false; index: number; message: string };
 
-const ERROR_TEXT: Record<string, string> = {
-  MissingError: 'the path (or from) does not exist in the document, or an array index is out of range or malformed (no leading zeros, no "-" except to append)',
-  TestError: 'test failed: the value at the path differs from the expected value',
-  InvalidOperationError: 'invalid operation',
-};
+/** Why `pointer` cannot be resolved in `doc` (for `add`, the last segment may be new). */
+function explainMissing(doc: unknown, pointer: string, forAdd: boolean): string {
+  const parts = pointer === '' ? [] : pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let cur = doc;
+  for (const [i, part] of parts.entries()) {
+    const here = '/' + parts.slice(0, i + 1).join('/');
+    const last = i === parts.length - 1;
+    if (Array.isArray(cur)) {
+      if (part === '-' && last && forAdd) return `cannot append at ${here}`;
+      if (!/^(0|[1-9][0-9]*)$/.test(part)) return `${here}: "${part}" is not a valid array index (digits without leading zeros${forAdd ? ', or "-" to append' : ''})`;
+      const n = Number(part);
+      if (n > cur.length || (n === cur.length && !(last && forAdd))) return `${here}: index ${n} is out of range (array has ${cur.length} items)`;
+      cur = cur[n];
+    } else if (cur && typeof cur === 'object') {
+      if (!(part in cur)) {
+        if (last && forAdd) return `cannot add at ${here}`;
+        return `${here} does not exist${last ? ' (replace, remove and test need an existing value; use add to create it)' : ''}`;
+      }
+      cur = (cur as Record<string, unknown>)[part];
+    } else return `${here}: parent is not an object or array`;
+  }
+  return `cannot resolve ${pointer}`;
+}
 
 /**
  * Applies an RFC 6902 JSON Patch atomically: the input is never modified, and a failing
@@ -31,6 +49,12 @@ export function applyJsonPatch(doc: unknown, ops: readonly Operation[]): PatchRe
     return o as Operation;
   });
   for (let i = 0; i < boxed.length; i++) {
+    const op = ops[i]!;
+    // rfc6902 tolerates some malformed array indexes ("01"); RFC 6901 §4 does not.
+    for (const ptr of [op.path, (op as { from?: string }).from]) {
+      const bad = ptr === undefined ? undefined : malformedIndex(box.root, ptr, op.op === 'add' || op.op === 'move' || op.op === 'copy');
+      if (bad) return { ok: false, index: i, message: bad };
+    }
     let err: unknown;
     try {
       [err] = applyPatch(box, [boxed[i]!]);
@@ -39,7 +63,13 @@ export function applyJsonPatch(doc: unknown, ops: readonly Operation[]): PatchRe
     }
     if (err) {
       const name = err instanceof Error ? err.name : 'Error';
-      return { ok: false, index: i, message: ERROR_TEXT[name] ?? (err instanceof Error ? err.message : String(err)) };
+      let message = err instanceof Error ? err.message : String(err);
+      if (name === 'TestError') message = `test failed: the value at ${op.path} is ${JSON.stringify(valueAt(box.root, op.path))}, expected ${JSON.stringify((op as { value?: unknown }).value)}`;
+      else if (name === 'MissingError') {
+        const from = (op as { from?: string }).from;
+        message = from !== undefined && valueAt(box.root, from) === undefined ? `from: ${explainMissing(box.root, from, false)}` : explainMissing(box.root, op.path, op.op === 'add' || op.op === 'move' || op.op === 'copy');
+      }
+      return { ok: false, index: i, message };
     }
   }
   return { ok: true, value: box.root };
@@ -54,6 +84,32 @@ export function applyMergePatch(target: unknown, patch: unknown): unknown {
     else out[key] = applyMergePatch(out[key], value);
   }
   return out;
+}
+
+/** An array segment along `pointer` that is not a canonical index (digits, no leading zero; "-" last, for add). */
+function malformedIndex(doc: unknown, pointer: string, forAdd: boolean): string | undefined {
+  const parts = pointer === '' ? [] : pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let cur = doc;
+  for (const [i, part] of parts.entries()) {
+    if (Array.isArray(cur)) {
+      const last = i === parts.length - 1;
+      if (part === '-' && last && forAdd) return undefined;
+      if (!/^(0|[1-9][0-9]*)$/.test(part)) return explainMissing(doc, pointer, forAdd);
+      cur = cur[Number(part)];
+    } else if (cur && typeof cur === 'object') cur = (cur as Record<string, unknown>)[part];
+    else return undefined;
+  }
+  return undefined;
+}
+
+function valueAt(doc: unknown, pointer: string): unknown {
+  let cur = doc;
+  for (const raw of pointer === '' ? [] : pointer.slice(1).split('/')) {
+    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (!cur || typeof cur !== 'object' || !Object.hasOwn(cur, part)) return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -30,6 +30,45 @@ interface OverlayDoc {
   merge?: Record<string, unknown>;
 }
 
+interface PendingOverlay {
+  doc: ParsedDoc;
+  overlay: OverlayDoc;
+  id: string;
+}
+
+interface RenderedApp {
+  app?: DesiredApp;
+  problems: Problem[];
+  applied: AppDraft['overlays'];
+  unresolved: string[];
+}
+
+type FieldLocator = (draft: AppDraft, pointer: string, key?: boolean) => Pick<Problem, 'file' | 'line' | 'column'>;
+
+/** Overlays → schema check of the result → defaults, secrets and hash, for one app. */
+function renderApp(base: AppDraft, overlays: PendingOverlay[], secrets: SecretContext, locateField: FieldLocator): RenderedApp {
+  const draft: AppDraft = { ...base, overlays: [] };
+  const problems: Problem[] = [];
+  for (const { doc, overlay } of overlays) problems.push(...applyOverlay(draft, doc, overlay));
+  const done = (app?: DesiredApp, unresolved: string[] = []): RenderedApp => ({ app, problems, applied: draft.overlays, unresolved });
+  if (problems.length) return done();
+  if (draft.overlays.length) {
+    const found = validateValue('App', draft.value, draft.base.file, (pointer, key) => {
+      const at = locateField(draft, pointer, key);
+      return { line: at.line, column: at.column } satisfies Position;
+    });
+    if (found.length) {
+      for (const p of found) problems.push({ ...p, ...locateField(draft, p.pointer ?? '', p.code === 'unknown-field') });
+      return done();
+    }
+  }
+  const unresolved = new Set<string>();
+  const app = resolveApp(draft, secrets, unresolved, (pointer, message) => {
+    problems.push({ code: 'secret-missing', ...locateField(draft, pointer), pointer, message });
+  });
+  return done(app, [...unresolved]);
+}
+
 interface AppDraft {
   name: string;
   base: ParsedDoc;
@@ -102,6 +141,8 @@ export function renderEnvironment(revision: Revision, environment: string, optio
 
   const files = [...revision.files.values()];
   const drafts = new Map<string, AppDraft>();
+  const draftIds = new Map<string, string>();
+  const pending = new Map<string, PendingOverlay[]>();
   for (const file of files.filter((f) => f.path.startsWith('apps/'))) {
     const checked = cache.check(file, 'App');
     problems.push(...checked.problems);
@@ -113,6 +154,7 @@ export function renderEnvironment(revision: Revision, environment: string, optio
       continue;
     }
     drafts.set(name, { name, base: checked.doc, value: checked.doc.value, overlays: [] });
+    draftIds.set(name, file.id);
   }
 
   for (const file of files.filter((f) => f.path.startsWith('overlays/'))) {
@@ -134,7 +176,7 @@ export function renderEnvironment(revision: Revision, environment: string, optio
       problems.push({ code: 'overlay-unknown-target', file: file.path, ...checked.doc.locate('/target'), pointer: '/target', message: `overlay targets unknown app "${overlay.target}"${guess ? `; did you mean "${guess}"?` : ''}` });
       continue;
     }
-    problems.push(...applyOverlay(draft, checked.doc, overlay));
+    pending.set(overlay.target, [...(pending.get(overlay.target) ?? []), { doc: checked.doc, overlay, id: file.id }]);
   }
 
   const locateField = (draft: AppDraft, pointer: string, key = false): Pick<Problem, 'file' | 'line' | 'column'> => {
@@ -148,25 +190,20 @@ export function renderEnvironment(revision: Revision, environment: string, optio
     return { file: draft.base.file, ...draft.base.locate(pointer, key) };
   };
 
+  // One rendered app depends only on its app file, its overlays, the declared secrets and their
+  // values: memoised on exactly those, so a one-file commit re-renders one app.
+  const secretCtx: SecretContext = { source: options.secrets, declared: repo.config.secrets, allowUnresolved: options.unresolvedSecrets === 'allow' };
+  const secretKey = sha256(canonicalJson(Object.keys(repo.config.secrets).sort().map((n) => [n, options.secrets.get(n) ?? null, secretCtx.allowUnresolved])));
   const apps: DesiredApp[] = [];
   const unresolved = new Set<string>();
   for (const draft of [...drafts.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (draft.overlays.length) {
-      const last = draft.overlays[draft.overlays.length - 1]!.doc;
-      const found = validateValue('App', draft.value, last.file, (pointer, key) => {
-        const at = locateField(draft, pointer, key);
-        return { line: at.line, column: at.column } satisfies Position;
-      });
-      if (found.length) {
-        for (const p of found) problems.push({ ...p, ...locateField(draft, p.pointer ?? '', p.code === 'unknown-field') });
-        continue;
-      }
-    }
-    const secretCtx: SecretContext = { source: options.secrets, declared: repo.config.secrets, allowUnresolved: options.unresolvedSecrets === 'allow', unresolved };
-    const resolved = resolveApp(draft, secretCtx, (pointer, message) => {
-      problems.push({ code: 'secret-missing', ...locateField(draft, pointer), pointer, message });
-    });
-    if (resolved) apps.push(resolved);
+    const overlays = pending.get(draft.name) ?? [];
+    const key = ['app', environment, draft.base.file, draftIds.get(draft.name), ...overlays.map((o) => `${o.doc.file}@${o.id}`), secretKey].join('\0');
+    const result = cache.memo(key, () => renderApp(draft, overlays, secretCtx, locateField));
+    draft.overlays = result.applied;
+    problems.push(...result.problems);
+    for (const name of result.unresolved) unresolved.add(name);
+    if (result.app) apps.push(result.app);
   }
 
   const locator: Locator = (app, pointer, key) => locateField(drafts.get(app)!, pointer, key);
@@ -243,11 +280,10 @@ interface SecretContext {
   source: SecretSource;
   declared: Record<string, string>;
   allowUnresolved: boolean;
-  unresolved: Set<string>;
 }
 
 /** Fills defaults, resolves secrets and hashes: one validated app document → a DesiredApp. */
-function resolveApp(draft: AppDraft, secrets: SecretContext, missing: (pointer: string, message: string) => void): DesiredApp | undefined {
+function resolveApp(draft: AppDraft, secrets: SecretContext, unresolved: Set<string>, missing: (pointer: string, message: string) => void): DesiredApp | undefined {
   const raw = structuredClone(draft.value) as RawApp;
   const s = raw.spec;
   const env: Record<string, EnvValue> = {};
@@ -269,7 +305,7 @@ function resolveApp(draft: AppDraft, secrets: SecretContext, missing: (pointer: 
           ok = false;
           continue;
         }
-        secrets.unresolved.add(v.secretRef);
+        unresolved.add(v.secretRef);
       }
       env[key] = new SecretValue(v.secretRef, value);
     } else env[key] = String(v);
