@@ -338,7 +338,7 @@ function resolveApp(draft: AppDraft, secrets: SecretContext, unresolved: Set<str
         timeoutTotalSeconds: hc.timeoutTotalSeconds ?? 60,
       },
     }),
-    ...(s.route && { route: { ...s.route, host: s.route.host, path: s.route.path ?? '/', stripPrefix: s.route.stripPrefix ?? false } }),
+    ...(s.route && { route: { ...s.route, host: s.route.host, path: s.route.path ?? '/', stripPrefix: s.route.stripPrefix ?? false, drainSeconds: s.route.drainSeconds ?? 2 } }),
     strategy: {
       type: s.strategy?.type ?? 'rolling',
       maxSurge: s.strategy?.maxSurge ?? 1,
@@ -352,11 +352,33 @@ function resolveApp(draft: AppDraft, secrets: SecretContext, unresolved: Set<str
   return { name: draft.name, labels, spec, specHash: specHash(draft.name, labels, spec), sources: [draft.base.file, ...draft.overlays.map((o) => o.doc.file)] };
 }
 
-/** Stable across runs and key order; secrets enter by digest only. */
-export function specHash(name: string, labels: Record<string, string>, spec: RenderedSpec): string {
+/**
+ * The part of a spec that defines one container. Replicas, scaling, route, strategy, health check
+ * and dependsOn are left out: changing them scales, re-routes or re-gates, never recreates.
+ */
+export function containerFields(name: string, labels: Record<string, string>, spec: RenderedSpec): Record<string, unknown> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(spec.env)) env[k] = typeof v === 'string' ? `v:${v}` : `s:${v.digest()}`;
-  return sha256(canonicalJson({ name, labels, spec: { ...spec, env } })).slice(0, 16);
+  for (const [k, v] of Object.entries(spec.env)) env[k] = typeof v === 'string' ? v : `secret:${v.ref}:sha256:${v.digest().slice(0, 16)}`;
+  return {
+    name,
+    labels,
+    image: spec.image,
+    command: spec.command,
+    args: spec.args,
+    workingDir: spec.workingDir,
+    user: spec.user,
+    env,
+    ports: spec.ports,
+    resources: spec.resources,
+    volumes: spec.volumes,
+    restartPolicy: spec.restartPolicy,
+    stopGracePeriodSeconds: spec.stopGracePeriodSeconds,
+  };
+}
+
+/** Stable across runs and key order; secrets enter by digest only. Equal hash ⇔ same container. */
+export function specHash(name: string, labels: Record<string, string>, spec: RenderedSpec): string {
+  return sha256(canonicalJson(containerFields(name, labels, spec))).slice(0, 16);
 }
 
 function dedupe(problems: Problem[]): Problem[] {

@@ -37,6 +37,7 @@ export interface RouteSpec {
   path: string;
   port?: number;
   stripPrefix: boolean;
+  drainSeconds: number;
   nginx?: Record<string, string | number>;
 }
 
@@ -82,7 +83,7 @@ export interface DesiredApp {
   name: string;
   labels: Record<string, string>;
   spec: RenderedSpec;
-  /** Stable hash of name, labels and spec (secrets included by digest): equal hash ⇔ nothing to change. */
+  /** Stable hash of the container-defining fields (secrets by digest): equal hash ⇔ same container. */
   specHash: string;
   /** Repo file the app came from, and the overlays applied to it, in order. */
   sources: string[];

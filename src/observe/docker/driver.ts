@@ -1,0 +1,236 @@
+import { PassThrough } from 'node:stream';
+import Docker from 'dockerode';
+import { LABELS, type ContainerCreateSpec, type ContainerState, type ExecResult, type LiveContainer, type PublishedPort, type PullProgress, type RuntimeDriver } from '../types.js';
+import { DockerError, translateDockerError } from './errors.js';
+
+/** dockerode options for a DOCKER_HOST-style address: unix:///path, tcp://host:port, or a socket path. */
+export function dockerOptions(host: string | undefined): Docker.DockerOptions {
+  if (!host) return { socketPath: '/var/run/docker.sock' };
+  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
+  if (host.startsWith('/')) return { socketPath: host };
+  const url = new URL(host.replace(/^tcp:/, 'http:'));
+  return { host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' };
+}
+
+function toState(s: string | undefined): ContainerState {
+  const known: ContainerState[] = ['created', 'running', 'restarting', 'paused', 'exited', 'dead', 'removing'];
+  return known.includes(s as ContainerState) ? (s as ContainerState) : 'dead';
+}
+
+function fromLabels(labels: Record<string, string>): Pick<LiveContainer, 'env' | 'app' | 'revision' | 'specHash' | 'replica' | 'spec'> {
+  return {
+    env: labels[LABELS.env] ?? '',
+    app: labels[LABELS.app] ?? '',
+    revision: labels[LABELS.revision] ?? '',
+    specHash: labels[LABELS.specHash] ?? '',
+    replica: Number(labels[LABELS.replica] ?? -1),
+    spec: labels[LABELS.spec] ?? '',
+  };
+}
+
+/** Docker behind RuntimeDriver. Every call is labelled with what it was doing when it fails. */
+export class DockerDriver implements RuntimeDriver {
+  readonly name = 'docker';
+  readonly #docker: Docker;
+  readonly #host: string;
+  readonly #hostIp: string;
+  /** Count of list calls: the no-op apply must make exactly one. */
+  listCalls = 0;
+
+  constructor(options: { host?: string; hostIp?: string } = {}) {
+    this.#host = options.host ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+    this.#docker = new Docker(dockerOptions(this.#host));
+    this.#hostIp = options.hostIp ?? '127.0.0.1';
+  }
+
+  async #call<T>(action: string, context: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof DockerError) throw err;
+      throw translateDockerError(err, action, { ...context, host: this.#host });
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.#call('ping the daemon', {}, () => this.#docker.ping());
+  }
+
+  async list(env: string): Promise<LiveContainer[]> {
+    this.listCalls++;
+    const rows = await this.#call('list containers', { env }, () =>
+      this.#docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`, `${LABELS.env}=${env}`] } }),
+    );
+    return rows.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      ...fromLabels(c.Labels),
+      image: c.Image,
+      state: toState(c.State),
+      status: c.Status,
+      ports: c.Ports.filter((p) => p.PublicPort).map((p) => ({ containerPort: p.PrivatePort, protocol: p.Type === 'udp' ? 'udp' : 'tcp', hostIp: p.IP ?? '', hostPort: p.PublicPort })),
+      created: c.Created,
+    }));
+  }
+
+  async inspect(id: string): Promise<LiveContainer | undefined> {
+    try {
+      const info = await this.#docker.getContainer(id).inspect();
+      const ports: PublishedPort[] = [];
+      for (const [key, bindings] of Object.entries(info.NetworkSettings.Ports ?? {})) {
+        const [port, proto] = key.split('/');
+        for (const b of bindings ?? []) ports.push({ containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp', hostIp: b.HostIp, hostPort: Number(b.HostPort) });
+      }
+      return {
+        id: info.Id,
+        name: info.Name.replace(/^\//, ''),
+        ...fromLabels(info.Config.Labels ?? {}),
+        image: info.Config.Image,
+        state: toState(info.State.Status),
+        status: info.State.Status,
+        ports,
+        created: Math.floor(Date.parse(info.Created) / 1000),
+      };
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw translateDockerError(err, 'inspect a container', { container: id, host: this.#host });
+    }
+  }
+
+  async hasImage(image: string): Promise<boolean> {
+    try {
+      await this.#docker.getImage(image).inspect();
+      return true;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return false;
+      throw translateDockerError(err, 'inspect an image', { image, host: this.#host });
+    }
+  }
+
+  async pull(image: string, onProgress?: (p: PullProgress) => void): Promise<void> {
+    const stream = await this.#call(`pull ${image}`, { image }, () => this.#docker.pull(image) as Promise<NodeJS.ReadableStream>);
+    await new Promise<void>((resolve, reject) => {
+      let streamError: string | undefined;
+      this.#docker.modem.followProgress(
+        stream,
+        (err: Error | null) => {
+          // An error can arrive inside the progress stream with a 200 response: it is still an error.
+          const message = err?.message ?? streamError;
+          if (message) reject(new DockerError(`pull of ${image} failed: ${message}; check the image name and registry access`, { image }, undefined, false, 'E_IMAGE'));
+          else resolve();
+        },
+        (event: { status?: string; error?: string; progressDetail?: { current?: number; total?: number } }) => {
+          if (event.error) streamError = event.error;
+          const { current, total } = event.progressDetail ?? {};
+          onProgress?.({ image, status: event.status ?? '', ...(current && total ? { fraction: current / total } : {}) });
+        },
+      );
+    });
+  }
+
+  async run(spec: ContainerCreateSpec): Promise<LiveContainer> {
+    const context = { app: spec.labels[LABELS.app], container: spec.name };
+    const exposed: Record<string, object> = {};
+    const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+    for (const p of spec.ports) {
+      const key = `${p.containerPort}/${p.protocol}`;
+      exposed[key] = {};
+      bindings[key] = [{ HostIp: this.#hostIp, HostPort: p.hostPort ? String(p.hostPort) : '' }];
+    }
+    const container = await this.#call('create a container', context, () =>
+      this.#docker.createContainer({
+        name: spec.name,
+        Image: spec.image,
+        ...(spec.command && { Entrypoint: spec.command }),
+        ...(spec.args && { Cmd: spec.args }),
+        ...(spec.workingDir && { WorkingDir: spec.workingDir }),
+        ...(spec.user && { User: spec.user }),
+        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+        Labels: spec.labels,
+        ExposedPorts: exposed,
+        StopTimeout: spec.stopGracePeriodSeconds,
+        HostConfig: {
+          PortBindings: bindings,
+          RestartPolicy: { Name: spec.restartPolicy === 'no' ? '' : spec.restartPolicy },
+          ...(spec.cpuNano && { NanoCpus: spec.cpuNano }),
+          ...(spec.memoryBytes && { Memory: spec.memoryBytes }),
+          Mounts: spec.volumes.map((v) => ({ Type: v.source.startsWith('/') ? ('bind' as const) : ('volume' as const), Source: v.source, Target: v.target, ReadOnly: v.readOnly })),
+        },
+      }),
+    );
+    try {
+      await this.#call('start a container', context, () => container.start());
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => {});
+      throw err;
+    }
+    const live = await this.inspect(container.id);
+    if (!live) throw new DockerError(`container ${spec.name} vanished right after it started`, context);
+    return live;
+  }
+
+  async stop(id: string, graceSeconds: number): Promise<void> {
+    try {
+      await this.#docker.getContainer(id).stop({ t: graceSeconds });
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code === 304 || code === 404) return; // already stopped or gone
+      throw translateDockerError(err, 'stop a container', { container: id, host: this.#host });
+    }
+  }
+
+  async start(id: string): Promise<LiveContainer> {
+    await this.#call('start a container', { container: id }, async () => {
+      try {
+        await this.#docker.getContainer(id).start();
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 304) throw err; // 304: already running
+      }
+    });
+    const live = await this.inspect(id);
+    if (!live) throw new DockerError(`container ${id} vanished right after it started`, { container: id });
+    return live;
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.#docker.getContainer(id).remove({ force: true, v: false });
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return;
+      throw translateDockerError(err, 'remove a container', { container: id, host: this.#host });
+    }
+  }
+
+  async exec(id: string, command: string[], timeoutMs: number): Promise<ExecResult> {
+    const container = this.#docker.getContainer(id);
+    const exec = await this.#call('exec in a container', { container: id }, () => container.exec({ Cmd: command, AttachStdout: true, AttachStderr: true }));
+    const stream = await this.#call('exec in a container', { container: id }, () => exec.start({ hijack: true, stdin: false }));
+    const sink = new PassThrough();
+    let output = '';
+    sink.on('data', (d: Buffer) => {
+      if (output.length < 4096) output += d.toString('utf8');
+    });
+    this.#docker.modem.demuxStream(stream, sink, sink);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stream.destroy();
+        reject(new DockerError(`exec ${JSON.stringify(command)} timed out after ${timeoutMs} ms`, { container: id }));
+      }, timeoutMs);
+      stream.on('end', () => (clearTimeout(timer), resolve()));
+      stream.on('close', () => (clearTimeout(timer), resolve()));
+      stream.on('error', (e: Error) => (clearTimeout(timer), reject(e)));
+    });
+    const info = await this.#call('inspect an exec', { container: id }, () => exec.inspect());
+    return { exitCode: info.ExitCode ?? -1, output: output.trim() };
+  }
+
+  async runtimeState(id: string): Promise<{ state: ContainerState; restartCount: number; exitCode: number; error: string } | undefined> {
+    try {
+      const info = await this.#docker.getContainer(id).inspect();
+      return { state: toState(info.State.Status), restartCount: info.RestartCount, exitCode: info.State.ExitCode, error: info.State.Error };
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw translateDockerError(err, 'inspect a container', { container: id, host: this.#host });
+    }
+  }
+}

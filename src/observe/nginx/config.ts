@@ -1,0 +1,72 @@
+import type { ProxyConfig, ProxyRoute } from '../types.js';
+
+const STATE_PREFIX = '# berth-state: ';
+
+export function upstreamName(env: string, app: string): string {
+  return `berth_${env}_${app}`.replace(/[^A-Za-z0-9_]/g, '_');
+}
+
+function routeLocations(env: string, r: ProxyRoute): string[] {
+  const upstream = `http://${upstreamName(env, r.app)}`;
+  const body = (target: string): string[] => [
+    `    proxy_pass ${target};`,
+    '    proxy_http_version 1.1;',
+    '    proxy_set_header Connection "";',
+    '    proxy_set_header Host $host;',
+    '    proxy_set_header X-Real-IP $remote_addr;',
+    '    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+    '    proxy_set_header X-Forwarded-Proto $scheme;',
+    '    proxy_next_upstream error timeout http_502 http_503;',
+    '    proxy_next_upstream_tries 3;',
+    '    proxy_connect_timeout 2s;',
+    ...Object.entries(r.options)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, v]) => `    ${k} ${String(v)};`),
+  ];
+  if (r.path === '/') return ['  location / {', ...body(upstream), '  }'];
+  const prefix = r.path.replace(/\/+$/, '');
+  const target = r.stripPrefix ? `${upstream}/` : upstream;
+  return [`  location ${prefix}/ {`, ...body(target), '  }', `  location = ${prefix} {`, ...body(target), '  }'];
+}
+
+/**
+ * nginx config text for one environment: an upstream per routed app (least_conn, keepalive) and a
+ * server per host. The model is embedded as a comment so berth reads back exactly what it wrote.
+ */
+export function renderNginxConfig(config: ProxyConfig, listen: string): string {
+  const routes = [...config.routes].sort((a, b) => (a.app < b.app ? -1 : 1));
+  const lines = [
+    `# Managed by berth for environment "${config.env}": rewritten on every apply; do not edit.`,
+    STATE_PREFIX + JSON.stringify({ env: config.env, routes }),
+    '',
+  ];
+  for (const r of routes) {
+    lines.push(`upstream ${upstreamName(config.env, r.app)} {`, '  least_conn;');
+    if (r.servers.length === 0) lines.push('  server 127.0.0.1:9 down; # no healthy replica yet');
+    for (const s of [...r.servers].sort((a, b) => (a.address < b.address ? -1 : 1))) {
+      lines.push(`  server ${s.address} max_fails=1 fail_timeout=2s${s.weight !== undefined ? ` weight=${s.weight}` : ''};`);
+    }
+    lines.push('  keepalive 16;', '}', '');
+  }
+  const hosts = new Map<string, ProxyRoute[]>();
+  for (const r of routes) hosts.set(r.host, [...(hosts.get(r.host) ?? []), r]);
+  for (const host of [...hosts.keys()].sort()) {
+    lines.push('server {', `  listen ${listen};`, `  server_name ${host};`);
+    const byPath = hosts.get(host)!.sort((a, b) => (a.path < b.path ? -1 : 1));
+    for (const r of byPath) lines.push(...routeLocations(config.env, r));
+    lines.push('}', '');
+  }
+  return lines.join('\n');
+}
+
+/** The model embedded by renderNginxConfig, or undefined when the text is not berth's. */
+export function parseNginxState(text: string): ProxyConfig | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(STATE_PREFIX));
+  if (!line) return undefined;
+  try {
+    const parsed = JSON.parse(line.slice(STATE_PREFIX.length)) as ProxyConfig;
+    return Array.isArray(parsed.routes) ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}

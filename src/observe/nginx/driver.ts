@@ -1,0 +1,100 @@
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError } from '../../errors.js';
+import type { ProxyConfig, ProxyDriver } from '../types.js';
+import { parseNginxState, renderNginxConfig } from './config.js';
+
+export class NginxConfigError extends BerthError {
+  constructor(message: string, context: Record<string, unknown>) {
+    super('E_NGINX_CONFIG', message, context);
+  }
+}
+
+export interface NginxOptions {
+  /** Folder the user's nginx.conf includes inside http {}; berth writes berth-<env>.conf there. */
+  confDir: string;
+  listen: string;
+  testCmd: string[];
+  reloadCmd: string[];
+  /** Minimum time between two reloads (reloads drop requests when too frequent). */
+  minReloadIntervalMs: number;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+}
+
+interface CommandResult {
+  ok: boolean;
+  output: string;
+}
+
+function run(argv: string[]): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    const [cmd, ...args] = argv;
+    if (!cmd) return resolve({ ok: false, output: 'empty command' });
+    execFile(cmd, args, { timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ ok: !err, output: `${stderr}${stdout}`.trim() || (err ? err.message : '') });
+    });
+  });
+}
+
+/** nginx behind ProxyDriver: one config file per environment, written atomically and tested before any reload. */
+export class NginxDriver implements ProxyDriver {
+  readonly name = 'nginx';
+  readonly #opts: NginxOptions;
+  #lastReload = 0;
+  reloads = 0;
+
+  constructor(options: NginxOptions) {
+    this.#opts = options;
+  }
+
+  file(env: string): string {
+    return path.join(this.#opts.confDir, `berth-${env}.conf`);
+  }
+
+  async read(env: string): Promise<ProxyConfig> {
+    const text = await readFile(this.file(env), 'utf8').catch(() => '');
+    return parseNginxState(text) ?? { env, routes: [] };
+  }
+
+  async apply(config: ProxyConfig): Promise<{ changed: boolean }> {
+    const file = this.file(config.env);
+    const next = renderNginxConfig(config, this.#opts.listen);
+    const previous = await readFile(file, 'utf8').catch(() => undefined);
+    if (previous === next) return { changed: false };
+
+    const now = this.#opts.now ?? Date.now;
+    const sleep = this.#opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const wait = this.#lastReload + this.#opts.minReloadIntervalMs - now();
+    if (wait > 0) await sleep(wait);
+
+    await mkdir(this.#opts.confDir, { recursive: true });
+    await this.#write(file, next);
+    const test = await run(this.#opts.testCmd);
+    if (!test.ok) {
+      await this.#restore(file, previous);
+      throw new NginxConfigError(`nginx rejected the new config for environment "${config.env}"; the previous config was restored and nginx keeps serving it. nginx said: ${test.output}`, { env: config.env, file });
+    }
+    const reload = await run(this.#opts.reloadCmd);
+    if (!reload.ok) {
+      await this.#restore(file, previous);
+      throw new BerthError('E_NGINX_COMMAND', `nginx reload failed (${this.#opts.reloadCmd.join(' ')}): ${reload.output}; is nginx running? the previous config was restored`, { env: config.env, file });
+    }
+    this.#lastReload = now();
+    this.reloads++;
+    return { changed: true };
+  }
+
+  /** Temp file in the same folder + rename: nginx never sees a half-written file. */
+  async #write(file: string, text: string): Promise<void> {
+    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+    await writeFile(tmp, text, { mode: 0o644 });
+    await rename(tmp, file);
+  }
+
+  async #restore(file: string, previous: string | undefined): Promise<void> {
+    if (previous === undefined) await unlink(file).catch(() => {});
+    else await this.#write(file, previous);
+  }
+}

@@ -1,0 +1,127 @@
+/** Labels on every container berth manages: the live-state contract (DESIGN.md). */
+export const LABELS = {
+  managed: 'berth.managed',
+  env: 'berth.env',
+  app: 'berth.app',
+  revision: 'berth.revision',
+  specHash: 'berth.spec-hash',
+  replica: 'berth.replica',
+  /** Container-defining fields as canonical JSON (secrets by digest), so a plan can show a field diff. */
+  spec: 'berth.spec',
+} as const;
+
+export type ContainerState = 'created' | 'running' | 'restarting' | 'paused' | 'exited' | 'dead' | 'removing';
+
+export interface PublishedPort {
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+  hostIp: string;
+  hostPort: number;
+}
+
+/** One container berth manages, as Docker reports it. */
+export interface LiveContainer {
+  id: string;
+  name: string;
+  env: string;
+  app: string;
+  revision: string;
+  specHash: string;
+  replica: number;
+  /** Canonical JSON of the container fields it was created from ('' when the label is absent). */
+  spec: string;
+  image: string;
+  state: ContainerState;
+  /** Docker's status text, e.g. "Up 3 minutes" or "Exited (1) 2 seconds ago". */
+  status: string;
+  ports: PublishedPort[];
+  created: number;
+}
+
+export interface ContainerCreateSpec {
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+  command?: string[];
+  args?: string[];
+  workingDir?: string;
+  user?: string;
+  /** Resolved values: the only place secrets are revealed. */
+  env: Record<string, string>;
+  ports: { containerPort: number; protocol: 'tcp' | 'udp'; hostPort?: number }[];
+  cpuNano?: number;
+  memoryBytes?: number;
+  volumes: { source: string; target: string; readOnly: boolean }[];
+  restartPolicy: 'no' | 'on-failure' | 'always' | 'unless-stopped';
+  stopGracePeriodSeconds: number;
+}
+
+export interface PullProgress {
+  image: string;
+  status: string;
+  /** 0..1 when Docker reports byte counts. */
+  fraction?: number;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  output: string;
+}
+
+/** The container runtime, narrowed to what berth needs. Docker implements it; tests may fake it for units. */
+export interface RuntimeDriver {
+  readonly name: string;
+  /** Every berth container of `env`, in any state: one API call. */
+  list(env: string): Promise<LiveContainer[]>;
+  inspect(id: string): Promise<LiveContainer | undefined>;
+  hasImage(image: string): Promise<boolean>;
+  pull(image: string, onProgress?: (p: PullProgress) => void): Promise<void>;
+  /** Creates and starts; returns the container with its assigned host ports. */
+  run(spec: ContainerCreateSpec): Promise<LiveContainer>;
+  stop(id: string, graceSeconds: number): Promise<void>;
+  /** Starts a stopped container again (rollback of a rolling update); returns it with its new ports. */
+  start(id: string): Promise<LiveContainer>;
+  remove(id: string): Promise<void>;
+  exec(id: string, command: string[], timeoutMs: number): Promise<ExecResult>;
+  /** Restart count and exit code, for crash-loop detection. */
+  runtimeState(id: string): Promise<{ state: ContainerState; restartCount: number; exitCode: number; error: string } | undefined>;
+}
+
+/** One upstream server: a replica's published address. */
+export interface UpstreamServer {
+  address: string;
+  weight?: number;
+  /** The container behind it, for bookkeeping. */
+  containerId: string;
+}
+
+export interface ProxyRoute {
+  app: string;
+  host: string;
+  path: string;
+  stripPrefix: boolean;
+  options: Record<string, string | number>;
+  servers: UpstreamServer[];
+}
+
+/** The proxy configuration of one environment: what berth writes and reads back. */
+export interface ProxyConfig {
+  env: string;
+  routes: ProxyRoute[];
+}
+
+export interface ProxyDriver {
+  readonly name: string;
+  /** The config berth last wrote for `env`, or an empty one. */
+  read(env: string): Promise<ProxyConfig>;
+  /** Writes atomically, tests, reloads; on a failed test restores the previous config and throws. No-op when unchanged. */
+  apply(config: ProxyConfig): Promise<{ changed: boolean }>;
+}
+
+export type Health = 'Healthy' | 'Progressing' | 'Degraded' | 'Missing' | 'Suspended';
+
+export interface LiveState {
+  env: string;
+  containers: LiveContainer[];
+  proxy: ProxyConfig;
+}
