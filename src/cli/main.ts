@@ -2,12 +2,15 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { BerthError } from '../errors.js';
 import { formatProblem, ValidationError } from '../render/problems.js';
+import { applyCommand } from './commands/apply.js';
+import { planCommand } from './commands/plan.js';
 import { renderCommand } from './commands/render.js';
 import { validateCommand } from './commands/validate.js';
 import type { GlobalOptions } from './context.js';
+import { addDriverOptions, type DriverOptions } from './drivers.js';
 import { consoleOut, paint, type Out } from './output.js';
 
-type Action = (opts: GlobalOptions, out: Out) => Promise<number>;
+type Action = (opts: GlobalOptions & DriverOptions, out: Out) => Promise<number>;
 
 /** Builds the `berth` command tree. Each action's exit code lands in `exit.code`. */
 export function buildProgram(out: Out, exit: { code: number }): Command {
@@ -27,7 +30,7 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
       .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).env('BERTH_LOG_LEVEL').default('info'));
 
   const run = (action: Action) => async (_: unknown, cmd: Command) => {
-    exit.code = await action(cmd.opts<GlobalOptions>(), out);
+    exit.code = await action(cmd.opts<GlobalOptions & DriverOptions>(), out);
   };
 
   global(program.command('validate'))
@@ -37,6 +40,12 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
   global(program.command('render'))
     .description('print the desired state of one environment (secrets masked); --output json|yaml')
     .action(run(renderCommand));
+  addDriverOptions(global(program.command('plan')))
+    .description('show what apply would change against live Docker and nginx state; exit 0 no changes, 2 changes, 1 error')
+    .action(run(planCommand));
+  addDriverOptions(global(program.command('apply')))
+    .description('plan and apply once with health-gated updates and live progress; exit 0 succeeded, 1 failed, 3 rolled back')
+    .action(run(applyCommand));
   return program;
 }
 

@@ -54,6 +54,7 @@ export interface ContainerCreateSpec {
   volumes: { source: string; target: string; readOnly: boolean }[];
   restartPolicy: 'no' | 'on-failure' | 'always' | 'unless-stopped';
   stopGracePeriodSeconds: number;
+  init: boolean;
 }
 
 export interface PullProgress {

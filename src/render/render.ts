@@ -325,6 +325,7 @@ function resolveApp(draft: AppDraft, secrets: SecretContext, unresolved: Set<str
     volumes: (s.volumes ?? []).map((v) => ({ source: v.source!, target: v.target!, readOnly: v.readOnly ?? false })),
     restartPolicy: s.restartPolicy ?? 'unless-stopped',
     stopGracePeriodSeconds: s.stopGracePeriodSeconds ?? 10,
+    init: s.init ?? true,
     ...(hc && {
       healthCheck: {
         ...(hc.http && { http: { ...hc.http, path: hc.http.path ?? '/' } }),
@@ -373,6 +374,7 @@ export function containerFields(name: string, labels: Record<string, string>, sp
     volumes: spec.volumes,
     restartPolicy: spec.restartPolicy,
     stopGracePeriodSeconds: spec.stopGracePeriodSeconds,
+    init: spec.init,
   };
 }
 

@@ -72,6 +72,7 @@ export interface RenderedSpec {
   volumes: VolumeSpec[];
   restartPolicy: 'no' | 'on-failure' | 'always' | 'unless-stopped';
   stopGracePeriodSeconds: number;
+  init: boolean;
   healthCheck?: HealthCheckSpec;
   route?: RouteSpec;
   strategy: StrategySpec;

@@ -151,6 +151,7 @@ export class DockerDriver implements RuntimeDriver {
         StopTimeout: spec.stopGracePeriodSeconds,
         HostConfig: {
           PortBindings: bindings,
+          Init: spec.init,
           RestartPolicy: { Name: spec.restartPolicy === 'no' ? '' : spec.restartPolicy },
           ...(spec.cpuNano && { NanoCpus: spec.cpuNano }),
           ...(spec.memoryBytes && { Memory: spec.memoryBytes }),

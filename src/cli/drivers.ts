@@ -1,0 +1,59 @@
+import os from 'node:os';
+import path from 'node:path';
+import { Option, type Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { DockerDriver } from '../observe/docker/driver.js';
+import { NginxDriver } from '../observe/nginx/driver.js';
+import { splitArgs } from '../util/argv.js';
+
+/** Options of the commands that talk to Docker and nginx. */
+export interface DriverOptions {
+  dockerHost?: string;
+  hostIp: string;
+  nginxConfDir: string;
+  nginxListen: string;
+  nginxTestCmd: string;
+  nginxReloadCmd: string;
+  stateDir: string;
+  prune: boolean;
+}
+
+export function defaultStateDir(): string {
+  const base = process.env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local', 'state');
+  return path.join(base, 'berth');
+}
+
+export function addDriverOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--docker-host <url>', 'Docker daemon (unix:///path or tcp://host:port); default DOCKER_HOST or the local socket').env('BERTH_DOCKER_HOST'))
+    .addOption(new Option('--host-ip <ip>', 'address container ports are published on').env('BERTH_HOST_IP').default('127.0.0.1'))
+    .addOption(new Option('--nginx-conf-dir <dir>', 'folder included by nginx.conf inside http {}; berth writes berth-<env>.conf there').env('BERTH_NGINX_CONF_DIR').default('/etc/nginx/conf.d'))
+    .addOption(new Option('--nginx-listen <addr>', 'listen directive of the generated server blocks').env('BERTH_NGINX_LISTEN').default('80'))
+    .addOption(new Option('--nginx-test-cmd <argv>', 'command that tests the nginx config (no shell)').env('BERTH_NGINX_TEST_CMD').default('nginx -t'))
+    .addOption(new Option('--nginx-reload-cmd <argv>', 'command that reloads nginx (no shell)').env('BERTH_NGINX_RELOAD_CMD').default('nginx -s reload'))
+    .addOption(new Option('--state-dir <dir>', 'where berth keeps locks and history').env('BERTH_STATE_DIR').default(defaultStateDir()))
+    .option('--no-prune', 'keep containers of apps that are no longer in the repo');
+}
+
+function argv(line: string, flag: string): string[] {
+  try {
+    const a = splitArgs(line);
+    if (!a.length) throw new Error('empty');
+    return a;
+  } catch (err) {
+    throw new UsageError(`${flag}: ${(err as Error).message}`);
+  }
+}
+
+export function createDrivers(opts: DriverOptions): { runtime: DockerDriver; proxy: NginxDriver } {
+  return {
+    runtime: new DockerDriver({ host: opts.dockerHost ?? process.env.DOCKER_HOST, hostIp: opts.hostIp }),
+    proxy: new NginxDriver({
+      confDir: opts.nginxConfDir,
+      listen: opts.nginxListen,
+      testCmd: argv(opts.nginxTestCmd, '--nginx-test-cmd'),
+      reloadCmd: argv(opts.nginxReloadCmd, '--nginx-reload-cmd'),
+      minReloadIntervalMs: 1000,
+    }),
+  };
+}

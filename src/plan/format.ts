@@ -1,0 +1,45 @@
+import type { Plan } from './types.js';
+
+type Paint = (style: 'red' | 'green' | 'yellow' | 'cyan' | 'bold' | 'dim', text: string) => string;
+
+const SYMBOL: Record<string, [string, 'green' | 'yellow' | 'red' | 'cyan']> = {
+  create: ['+', 'green'],
+  'scale-up': ['↑', 'green'],
+  replace: ['~', 'yellow'],
+  heal: ['♻', 'yellow'],
+  'scale-down': ['↓', 'yellow'],
+  remove: ['-', 'red'],
+  'route-update': ['⇄', 'cyan'],
+};
+
+/** Human-readable plan: one line per action, field diffs indented, summary last. Secrets never appear. */
+export function formatPlan(plan: Plan, paint: Paint = (_, t) => t): string {
+  const lines = [paint('bold', `Plan for ${plan.env} at ${plan.revision}`)];
+  if (plan.empty) return [...lines, paint('green', 'No changes: live state matches the repo (Synced).')].join('\n');
+  for (const app of plan.apps) {
+    for (const a of app.actions) {
+      const [sym, color] = SYMBOL[a.kind] ?? ['?', 'yellow'];
+      const what = a.kind === 'replace' ? `replace ${a.count} (${a.strategy})` : a.count ? `${a.kind} ${a.count}` : a.kind;
+      lines.push(`${paint(color, `${sym} ${app.app.padEnd(16)}`)} ${what.padEnd(22)} ${a.reason}`);
+      for (const d of a.diff.slice(0, 20)) lines.push(paint('dim', `      ${d}`));
+      if (a.diff.length > 20) lines.push(paint('dim', `      … ${a.diff.length - 20} more`));
+    }
+  }
+  const summary = Object.entries(plan.counts)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${n} ${k}`)
+    .join(', ');
+  lines.push('', paint('bold', `${summary}`));
+  return lines.join('\n');
+}
+
+/** JSON form of a plan (no desired specs: those are in `berth render`). */
+export function planToJson(plan: Plan): unknown {
+  return {
+    env: plan.env,
+    revision: plan.revision,
+    empty: plan.empty,
+    counts: plan.counts,
+    apps: plan.apps.filter((a) => a.actions.length).map((a) => ({ app: a.app, specHash: a.desired?.specHash, actions: a.actions })),
+  };
+}

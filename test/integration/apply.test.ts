@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type Docker from 'dockerode';
+import { ensureDemoImages, requireDocker } from '../support/docker.js';
+import { copyExampleRepo, harness, removeEnv, type Harness } from '../support/env.js';
+import { get, startNginx, type TestNginx } from '../support/nginx.js';
+
+// Issue 3's acceptance tests, against the real dockerd and a real nginx.
+describe('apply against real Docker and nginx', () => {
+  let docker: Docker | undefined;
+  let nginx: TestNginx | undefined;
+  let repo: ReturnType<typeof copyExampleRepo>;
+  let h: Harness;
+
+  const edit = (file: string, from: string | RegExp, to: string) => {
+    const p = path.join(repo.dir, file);
+    const text = readFileSync(p, 'utf8');
+    const next = text.replace(from, to);
+    assert.notEqual(next, text, `edit of ${file} changed nothing`);
+    writeFileSync(p, next);
+  };
+  const ids = async (app?: string) =>
+    (await h.runtime.list(repo.env))
+      .filter((c) => !app || c.app === app)
+      .map((c) => c.id)
+      .sort();
+
+  before(async (t) => {
+    docker = await requireDocker(t as never);
+    if (!docker) return;
+    nginx = await startNginx(t as never);
+    await ensureDemoImages(docker);
+    repo = copyExampleRepo();
+    h = harness(repo.dir, repo.env, nginx!);
+  });
+  after(async () => {
+    if (docker && repo) await removeEnv(docker, repo.env);
+    nginx?.stop();
+    repo?.cleanup();
+  });
+
+  it('applies example-repo to an empty host: every app healthy and reachable through nginx', async (t) => {
+    if (!docker || !nginx) return t.skip('no docker/nginx');
+    const report = await h.apply();
+    assert.equal(report.result, 'Succeeded', JSON.stringify(report.apps));
+    const containers = await h.runtime.list(repo.env);
+    const count = (app: string) => containers.filter((c) => c.app === app && c.state === 'running').length;
+    assert.deepEqual({ api: count('api'), web: count('web'), docs: count('docs'), worker: count('worker') }, { api: 1, web: 2, docs: 1, worker: 1 });
+    assert.deepEqual(await get(nginx.port, 'api.example.test'), { status: 200, body: 'api 1.0\n' });
+    assert.deepEqual(await get(nginx.port, 'web.example.test'), { status: 200, body: 'web 1.0\n' });
+    assert.deepEqual(await get(nginx.port, 'web.example.test', '/docs/'), { status: 200, body: 'docs\n' });
+    // Live state is self-describing: labels carry env, app, revision, hash and replica.
+    const api = containers.find((c) => c.app === 'api')!;
+    assert.equal(api.specHash, (await h.render()).apps.find((a) => a.name === 'api')!.specHash);
+    assert.match(api.name, new RegExp(`^${repo.env}-api-0-[0-9a-f]{8}$`));
+  });
+
+  it('applying the same commit again changes nothing (same container IDs, no reload)', async (t) => {
+    if (!docker || !nginx) return t.skip('no docker/nginx');
+    const before = await ids();
+    const planned = await h.planOnly();
+    assert.equal(planned.empty, true, JSON.stringify(planned.apps.filter((a) => a.actions.length)));
+    const reloads = h.proxy.reloads;
+    const report = await h.apply();
+    assert.equal(report.result, 'Succeeded');
+    assert.deepEqual(await ids(), before);
+    assert.equal(h.proxy.reloads, reloads);
+  });
+
+  it('changing one app\'s image replaces only that app, through a rolling update', async (t) => {
+    if (!docker || !nginx) return t.skip('no docker/nginx');
+    const apiBefore = await ids('api');
+    const othersBefore = (await ids()).filter((id) => !apiBefore.includes(id));
+    edit('apps/api.yaml', 'image: berth-demo/httpd:1.0', 'image: berth-demo/httpd:1.1');
+    edit('apps/api.yaml', 'APP_VERSION: "1.0"', 'APP_VERSION: "1.1"');
+    const planned = await h.planOnly();
+    const action = planned.apps.find((a) => a.app === 'api')!.actions[0]!;
+    assert.equal(action.kind, 'replace');
+    assert.ok(action.diff.includes('spec.image: "berth-demo/httpd:1.0" → "berth-demo/httpd:1.1"'), action.diff.join('\n'));
+    const report = await h.apply();
+    assert.equal(report.result, 'Succeeded', JSON.stringify(report.apps));
+    const apiAfter = await ids('api');
+    assert.equal(apiAfter.length, 1);
+    assert.ok(!apiAfter.some((id) => apiBefore.includes(id)), 'api containers were replaced');
+    assert.deepEqual((await ids()).filter((id) => !apiAfter.includes(id)), othersBefore, 'other apps untouched');
+    assert.deepEqual(await get(nginx.port, 'api.example.test'), { status: 200, body: 'api 1.1\n' });
+  });
+
+  it('a new version that fails its health check is rolled back and the old one keeps answering', async (t) => {
+    if (!docker || !nginx) return t.skip('no docker/nginx');
+    const webBefore = await ids('web');
+    // The new command serves a directory without /health: the probe gets 404.
+    edit('apps/web.yaml', '-h /www"]', '-h /tmp"]');
+    edit('apps/web.yaml', '    intervalSeconds: 0.5', '    intervalSeconds: 0.2\n    failureThreshold: 2');
+    edit('apps/docs.yaml', 'echo docs >', 'echo docs-v2 >');
+    const docsBefore = await ids('docs');
+    const report = await h.apply();
+    const web = report.apps.find((a) => a.app === 'web')!;
+    assert.equal(web.result, 'RolledBack');
+    assert.match(web.error ?? '', /GET \/health → 404/);
+    assert.equal(report.result, 'RolledBack');
+    assert.equal(report.apps.find((a) => a.app === 'docs')!.result, 'Skipped', 'docs depends on web');
+    assert.deepEqual(await ids('docs'), docsBefore, 'a skipped app is left as it was');
+    assert.deepEqual(await ids('web'), webBefore, 'old containers kept, new ones removed');
+    assert.deepEqual(await get(nginx.port, 'web.example.test'), { status: 200, body: 'web 1.0\n' });
+    edit('apps/web.yaml', '-h /tmp"]', '-h /www"]');
+    edit('apps/web.yaml', '    intervalSeconds: 0.2\n    failureThreshold: 2', '    intervalSeconds: 0.5');
+    edit('apps/docs.yaml', 'echo docs-v2 >', 'echo docs >');
+    assert.equal((await h.planOnly()).empty, true);
+  });
+
+  it('a bad nginx directive is rejected, the previous config restored, nginx keeps serving', async (t) => {
+    if (!docker || !nginx) return t.skip('no docker/nginx');
+    const file = h.proxy.file(repo.env);
+    const configBefore = readFileSync(file, 'utf8');
+    edit('apps/web.yaml', 'nginx: { client_max_body_size: 1m }', 'nginx: { client_max_body_size: 1m, no_such_directive: "on" }');
+    const report = await h.apply();
+    assert.equal(report.result, 'Failed');
+    const failed = report.apps.find((a) => a.result === 'Failed')!;
+    assert.match(failed.error ?? '', /nginx rejected the new config.*unknown directive "no_such_directive"/s);
+    assert.equal(readFileSync(file, 'utf8'), configBefore);
+    assert.deepEqual(await get(nginx.port, 'web.example.test'), { status: 200, body: 'web 1.0\n' });
+    edit('apps/web.yaml', ', no_such_directive: "on" }', ' }');
+  });
+
+  it('changing env replaces only that app; removing an app removes its containers and route', async (t) => {
+    if (!docker || !nginx) return t.skip('no docker/nginx');
+    const workerBefore = await ids('worker');
+    const webBefore = await ids('web');
+    edit('apps/worker.yaml', 'QUEUE: jobs', 'QUEUE: jobs-v2');
+    let report = await h.apply();
+    assert.equal(report.result, 'Succeeded', JSON.stringify(report.apps));
+    assert.notDeepEqual(await ids('worker'), workerBefore);
+    assert.deepEqual(await ids('web'), webBefore);
+
+    const { unlinkSync } = await import('node:fs');
+    unlinkSync(path.join(repo.dir, 'apps/docs.yaml'));
+    report = await h.apply();
+    assert.equal(report.result, 'Succeeded', JSON.stringify(report.apps));
+    assert.deepEqual(await ids('docs'), []);
+    assert.doesNotMatch(readFileSync(h.proxy.file(repo.env), 'utf8'), /location \/docs/);
+    assert.equal((await get(nginx.port, 'web.example.test', '/docs/')).body.startsWith('docs'), false);
+    assert.deepEqual(await get(nginx.port, 'web.example.test'), { status: 200, body: 'web 1.0\n' });
+  });
+});

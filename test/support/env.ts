@@ -1,0 +1,76 @@
+import { cpSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import { applyPlan } from '../../src/apply/apply.js';
+import type { ApplyReport } from '../../src/apply/types.js';
+import { DockerDriver } from '../../src/observe/docker/driver.js';
+import { systemClock } from '../../src/observe/health.js';
+import { NginxDriver } from '../../src/observe/nginx/driver.js';
+import { observe } from '../../src/observe/observe.js';
+import { plan } from '../../src/plan/plan.js';
+import type { Plan } from '../../src/plan/types.js';
+import { renderEnvironment } from '../../src/render/render.js';
+import { envSecretSource } from '../../src/render/secrets.js';
+import type { DesiredState } from '../../src/render/types.js';
+import { readDirectoryRevision } from '../../src/source/directory.js';
+import { EXAMPLE_REPO } from './repo.js';
+import type { TestNginx } from './nginx.js';
+
+export const SECRETS = envSecretSource({ BERTH_SECRET_DB_PASSWORD: 'it-secret' });
+
+/**
+ * A private copy of example-repo whose single environment has a unique name, so tests sharing one
+ * dockerd never touch each other's containers. `staging` overlays become this environment's.
+ */
+export function copyExampleRepo(): { dir: string; env: string; cleanup(): void } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-repo-'));
+  cpSync(EXAMPLE_REPO, dir, { recursive: true });
+  const env = `it${Math.random().toString(36).slice(2, 8)}`;
+  renameSync(path.join(dir, 'overlays/staging'), path.join(dir, `overlays/${env}`));
+  rmSync(path.join(dir, 'overlays/production'), { recursive: true });
+  rmSync(path.join(dir, 'plugins'), { recursive: true });
+  writeFileSync(path.join(dir, 'berth.yaml'), `apiVersion: berth/v1\nkind: Repository\nenvironments:\n  ${env}: { branch: main }\nsecrets:\n  db-password: { description: test }\n`);
+  return { dir, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function listApps(dir: string): string[] {
+  return readdirSync(path.join(dir, 'apps')).map((f) => f.replace(/\.yaml$/, ''));
+}
+
+export interface Harness {
+  runtime: DockerDriver;
+  proxy: NginxDriver;
+  render(): Promise<DesiredState>;
+  planOnly(): Promise<Plan>;
+  apply(): Promise<ApplyReport & { plan: Plan }>;
+}
+
+export function harness(dir: string, env: string, nginx: TestNginx): Harness {
+  const runtime = new DockerDriver({ host: process.env.DOCKER_HOST, hostIp: '127.0.0.1' });
+  const proxy = new NginxDriver({ confDir: nginx.confDir, listen: nginx.listen, testCmd: nginx.testCmd, reloadCmd: nginx.reloadCmd, minReloadIntervalMs: 0 });
+  const render = async (): Promise<DesiredState> => {
+    const r = renderEnvironment(await readDirectoryRevision(dir), env, { secrets: SECRETS });
+    if (!r.ok) throw new Error(r.problems.map((p) => p.message).join('\n'));
+    return r.state;
+  };
+  return {
+    runtime,
+    proxy,
+    render,
+    planOnly: async () => plan(await render(), await observe(env, runtime, proxy)),
+    apply: async () => {
+      const desired = await render();
+      const live = await observe(env, runtime, proxy);
+      const planned = plan(desired, live);
+      const report = await applyPlan(planned, desired, live, { runtime, proxy, clock: systemClock });
+      return { ...report, plan: planned };
+    },
+  };
+}
+
+/** Removes every container of `env` (test cleanup). */
+export async function removeEnv(docker: Docker, env: string): Promise<void> {
+  const rows = await docker.listContainers({ all: true, filters: { label: [`berth.env=${env}`] } });
+  await Promise.all(rows.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+}

@@ -1,0 +1,92 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+
+export interface TestNginx {
+  prefix: string;
+  confDir: string;
+  port: number;
+  listen: string;
+  testCmd: string[];
+  reloadCmd: string[];
+  stop(): void;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+function nginxBinary(): string | undefined {
+  for (const p of ['/usr/sbin/nginx', '/usr/local/sbin/nginx']) {
+    if (spawnSync(p, ['-v']).status === 0) return p;
+  }
+  return undefined;
+}
+
+/** A real nginx with its own prefix, listening on a free 127.0.0.1 port, including `confDir/*.conf`. */
+export async function startNginx(t: TestContext): Promise<TestNginx | undefined> {
+  const bin = nginxBinary();
+  if (!bin) {
+    if (process.env.CI) throw new Error('nginx is not installed (apt-get install nginx-light); CI must run the integration tests');
+    t.skip('nginx not installed');
+    return undefined;
+  }
+  const prefix = mkdtempSync(path.join(os.tmpdir(), 'berth-nginx-'));
+  const confDir = path.join(prefix, 'conf.d');
+  mkdirSync(confDir);
+  mkdirSync(path.join(prefix, 'logs'));
+  mkdirSync(path.join(prefix, 'tmp'));
+  const port = await freePort();
+  const conf = path.join(prefix, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/tmp/body;
+  proxy_temp_path ${prefix}/tmp/proxy;
+  fastcgi_temp_path ${prefix}/tmp/fastcgi;
+  uwsgi_temp_path ${prefix}/tmp/uwsgi;
+  scgi_temp_path ${prefix}/tmp/scgi;
+  server { listen 127.0.0.1:${port} default_server; return 404; }
+  include ${confDir}/*.conf;
+}
+`,
+  );
+  const base = [bin, '-p', prefix, '-c', conf];
+  execFileSync(base[0]!, base.slice(1));
+  const stop = (): void => {
+    try {
+      process.kill(Number(readFileSync(path.join(prefix, 'nginx.pid'), 'utf8')), 'SIGQUIT');
+    } catch {}
+    setTimeout(() => rmSync(prefix, { recursive: true, force: true }), 500).unref();
+  };
+  return { prefix, confDir, port, listen: `127.0.0.1:${port}`, testCmd: [...base, '-t', '-q'], reloadCmd: [...base, '-s', 'reload'], stop };
+}
+
+/** GET through nginx with a Host header; resolves status and body (status 0 on a socket error). */
+export function get(port: number, host: string, urlPath = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, headers: { host }, agent: false, timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', () => resolve({ status: 0, body: '' }));
+    req.on('timeout', () => req.destroy());
+  });
+}
