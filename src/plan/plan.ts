@@ -55,7 +55,9 @@ function planApp(app: DesiredApp, live: LiveContainer[], route: ProxyRoute | und
     add('heal', `replica not running: ${broken.map((c) => `${c.name} (${c.status})`).join(', ')}`, broken.length);
   }
   if (stale.length === 0 && live.length > 0) {
-    if (current.length < want) add('scale-up', `replicas ${current.length} → ${want}${broken.length ? '' : ' (replica missing)'}`, want - current.length);
+    // A broken replica is already replaced by heal; scale-up covers replicas with no container at all.
+    const present = current.length + broken.length;
+    if (present < want) add('scale-up', `replicas ${present} → ${want}${present > 0 ? ' (replica missing)' : ''}`, want - present);
     if (current.length > want) add('scale-down', `replicas ${current.length} → ${want}`, current.length - want);
   }
   const target = desiredRoute(app);
