@@ -63,8 +63,10 @@ describe('apply against real Docker and nginx', () => {
     const planned = await h.planOnly();
     assert.equal(planned.empty, true, JSON.stringify(planned.apps.filter((a) => a.actions.length)));
     const reloads = h.proxy.reloads;
+    const lists = h.runtime.listCalls;
     const report = await h.apply();
     assert.equal(report.result, 'Succeeded');
+    assert.equal(h.runtime.listCalls - lists, 1, 'a no-op apply makes one container-list call, not one per app');
     assert.deepEqual(await ids(), before);
     assert.equal(h.proxy.reloads, reloads);
   });

@@ -34,14 +34,20 @@ function nginxBinary(): string | undefined {
   return undefined;
 }
 
-/** A real nginx with its own prefix, listening on a free 127.0.0.1 port, including `confDir/*.conf`. */
+/** A real nginx with its own prefix, listening on a free 127.0.0.1 port, including `confDir/*.conf`. Skips (locally) or fails (CI) without nginx. */
 export async function startNginx(t: TestContext): Promise<TestNginx | undefined> {
-  const bin = nginxBinary();
-  if (!bin) {
+  if (!nginxBinary()) {
     if (process.env.CI) throw new Error('nginx is not installed (apt-get install nginx-light); CI must run the integration tests');
     t.skip('nginx not installed');
     return undefined;
   }
+  return launchNginx();
+}
+
+/** Starts the private nginx; throws when nginx is not installed (benchmarks). */
+export async function launchNginx(): Promise<TestNginx> {
+  const bin = nginxBinary();
+  if (!bin) throw new Error('nginx is not installed (apt-get install nginx-light)');
   const prefix = mkdtempSync(path.join(os.tmpdir(), 'berth-nginx-'));
   const confDir = path.join(prefix, 'conf.d');
   mkdirSync(confDir);

@@ -1,6 +1,14 @@
+import { createHash } from 'node:crypto';
 import type { ProxyConfig, ProxyRoute } from '../types.js';
 
 const STATE_PREFIX = '# berth-state: ';
+
+/** Host name of the server block that answers with the config generation (never a real host: .invalid). */
+export function statusHost(env: string): string {
+  return `berth-status-${env}.invalid`;
+}
+
+export const GENERATION_PATH = '/berth/generation';
 
 export function upstreamName(env: string, app: string): string {
   return `berth_${env}_${app}`.replace(/[^A-Za-z0-9_]/g, '_');
@@ -56,7 +64,31 @@ export function renderNginxConfig(config: ProxyConfig, listen: string): string {
     for (const r of byPath) lines.push(...routeLocations(config.env, r));
     lines.push('}', '');
   }
-  return lines.join('\n');
+  const body = lines.join('\n');
+  // `nginx -s reload` returns before new workers serve: berth polls this to know the switch happened.
+  const generation = configGeneration(body);
+  return `${body}server {\n  listen ${listen};\n  server_name ${statusHost(config.env)};\n  location = ${GENERATION_PATH} { access_log off; return 200 "${generation}"; }\n}\n`;
+}
+
+/** Short digest of a config body: what the status server answers once nginx serves that config. */
+export function configGeneration(body: string): string {
+  return createHash('sha256').update(body).digest('hex').slice(0, 16);
+}
+
+/** The generation embedded in a rendered config. */
+export function generationOf(text: string): string | undefined {
+  return /return 200 "([0-9a-f]{16})";/.exec(text)?.[1];
+}
+
+/** 127.0.0.1 and the port of a `listen` value ("80", "127.0.0.1:8080", "*:80 reuseport"); undefined for unix sockets. */
+export function listenAddress(listen: string): { host: string; port: number } | undefined {
+  const first = listen.trim().split(/\s+/)[0] ?? '';
+  if (first.startsWith('unix:')) return undefined;
+  const m = /^(?:\[([^\]]+)\]:|([^:]+):)?(\d+)$/.exec(first);
+  if (!m) return undefined;
+  const ip = m[1] ?? m[2];
+  const host = !ip || ip === '*' || ip === '0.0.0.0' ? '127.0.0.1' : ip === '::' ? '::1' : ip;
+  return { host, port: Number(m[3]) };
 }
 
 /** The model embedded by renderNginxConfig, or undefined when the text is not berth's. */

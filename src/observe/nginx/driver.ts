@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
+import http from 'node:http';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../../errors.js';
 import type { ProxyConfig, ProxyDriver } from '../types.js';
-import { parseNginxState, renderNginxConfig } from './config.js';
+import { GENERATION_PATH, generationOf, listenAddress, parseNginxState, renderNginxConfig, statusHost } from './config.js';
 
 export class NginxConfigError extends BerthError {
   constructor(message: string, context: Record<string, unknown>) {
@@ -19,9 +20,28 @@ export interface NginxOptions {
   reloadCmd: string[];
   /** Minimum time between two reloads (reloads drop requests when too frequent). */
   minReloadIntervalMs: number;
+  /** How long to wait for nginx to serve a reloaded config before warning (reload is asynchronous). */
+  reloadTimeoutMs?: number;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
+  /** Called when the new config could not be confirmed live in time (apply goes on). */
+  onWarning?: (message: string) => void;
 }
+
+function fetchGeneration(host: string, port: number, env: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get({ host, port, path: GENERATION_PATH, headers: { host: statusHost(env) }, agent: false, timeout: 1000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve(res.statusCode === 200 ? body.trim() : undefined));
+    });
+    req.on('error', () => resolve(undefined));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+/** Consecutive answers with the new generation that count as "nginx serves it" (20 ms apart). */
+const LIVE_CONFIRMATIONS = 10;
 
 interface CommandResult {
   ok: boolean;
@@ -81,9 +101,27 @@ export class NginxDriver implements ProxyDriver {
       await this.#restore(file, previous);
       throw new BerthError('E_NGINX_COMMAND', `nginx reload failed (${this.#opts.reloadCmd.join(' ')}): ${reload.output}; is nginx running? the previous config was restored`, { env: config.env, file });
     }
+    await this.#waitLive(config.env, next, now, sleep);
     this.#lastReload = now();
     this.reloads++;
     return { changed: true };
+  }
+
+  /** Polls the status server until nginx answers with the new generation: only then is traffic switched. */
+  async #waitLive(env: string, text: string, now: () => number, sleep: (ms: number) => Promise<void>): Promise<void> {
+    const addr = listenAddress(this.#opts.listen);
+    const want = generationOf(text);
+    if (!addr || !want) return;
+    const deadline = now() + (this.#opts.reloadTimeoutMs ?? 5000);
+    // Old workers keep accepting for a moment after the first new worker answers: wait until
+    // several fresh connections in a row see the new generation.
+    let confirmed = 0;
+    while (now() < deadline) {
+      confirmed = (await fetchGeneration(addr.host, addr.port, env)) === want ? confirmed + 1 : 0;
+      if (confirmed >= LIVE_CONFIRMATIONS) return;
+      await sleep(20);
+    }
+    this.#opts.onWarning?.(`nginx did not serve the new config for "${env}" within ${this.#opts.reloadTimeoutMs ?? 5000} ms of the reload (checked http://${addr.host}:${addr.port}${GENERATION_PATH}); continuing`);
   }
 
   /** Temp file in the same folder + rename: nginx never sees a half-written file. */
