@@ -21,6 +21,13 @@ function find(dir, out = []) {
   return out;
 }
 
+// Type errors fail the run first: tsx runs the tests without type-checking them.
+const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit'], { cwd: root, stdio: 'inherit' });
+if (tsc.status !== 0) {
+  console.error('type check failed');
+  process.exit(1);
+}
+
 let files = [...find(path.join(root, 'src')), ...find(path.join(root, 'test'))].sort();
 if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
 const integration = files.filter((f) => f.startsWith('test/integration/'));
