@@ -1,4 +1,7 @@
 import { UsageError } from '../errors.js';
+import { loadRepositoryConfig } from '../render/render.js';
+import { openSource, readRevision, type ConfigSource } from '../source/open.js';
+import type { Revision } from '../source/types.js';
 import { chainSecretSources, envSecretSource, fileSecretSource, type SecretSource } from '../render/secrets.js';
 
 /** Options every command understands; each also reads a BERTH_* environment variable. */
@@ -10,6 +13,21 @@ export interface GlobalOptions {
   logLevel: string;
   /** validate: also require a value for every declared secret. */
   requireSecrets?: boolean;
+  /** Branch, tag or sha to read (Git repositories). */
+  ref?: string;
+  stateDir: string;
+  gitToken?: string;
+  gitUsername?: string;
+}
+
+export async function openCliSource(opts: GlobalOptions): Promise<ConfigSource> {
+  return openSource(opts.repo, { stateDir: opts.stateDir, auth: { ...(opts.gitToken && { token: opts.gitToken }), ...(opts.gitUsername && { username: opts.gitUsername }) } });
+}
+
+/** The revision a one-shot command reads: --ref, else the environment's branch (Git), else HEAD or the directory. */
+export async function cliRevision(opts: GlobalOptions, env?: string): Promise<Revision> {
+  const source = await openCliSource(opts);
+  return readRevision(source, { ...(opts.ref && { ref: opts.ref }), ...(env && { env }), branchOf: (rev, e) => loadRepositoryConfig(rev).config?.environments[e]?.branch });
 }
 
 export function secretSourceFor(opts: Pick<GlobalOptions, 'secretsFile'>): SecretSource {

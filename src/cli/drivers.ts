@@ -14,7 +14,6 @@ export interface DriverOptions {
   nginxListen: string;
   nginxTestCmd: string;
   nginxReloadCmd: string;
-  stateDir: string;
   prune: boolean;
 }
 
@@ -31,7 +30,6 @@ export function addDriverOptions(cmd: Command): Command {
     .addOption(new Option('--nginx-listen <addr>', 'listen directive of the generated server blocks').env('BERTH_NGINX_LISTEN').default('80'))
     .addOption(new Option('--nginx-test-cmd <argv>', 'command that tests the nginx config (no shell)').env('BERTH_NGINX_TEST_CMD').default('nginx -t'))
     .addOption(new Option('--nginx-reload-cmd <argv>', 'command that reloads nginx (no shell)').env('BERTH_NGINX_RELOAD_CMD').default('nginx -s reload'))
-    .addOption(new Option('--state-dir <dir>', 'where berth keeps locks and history').env('BERTH_STATE_DIR').default(defaultStateDir()))
     .option('--no-prune', 'keep containers of apps that are no longer in the repo');
 }
 

@@ -7,7 +7,8 @@ import { planCommand } from './commands/plan.js';
 import { renderCommand } from './commands/render.js';
 import { validateCommand } from './commands/validate.js';
 import type { GlobalOptions } from './context.js';
-import { addDriverOptions, type DriverOptions } from './drivers.js';
+import { addDriverOptions, defaultStateDir, type DriverOptions } from './drivers.js';
+import { historyCommand, runCommand, statusCommand, type RunOptions } from './commands/run.js';
 import { consoleOut, paint, type Out } from './output.js';
 
 type Action = (opts: GlobalOptions & DriverOptions, out: Out) => Promise<number>;
@@ -27,7 +28,11 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
       .addOption(new Option('--env <env>', 'environment (from berth.yaml)').env('BERTH_ENV'))
       .addOption(new Option('--output <format>', 'output format').choices(['text', 'json', 'yaml']).env('BERTH_OUTPUT').default('text'))
       .addOption(new Option('--secrets-file <file>', 'YAML/JSON file of secret name: value (also read: BERTH_SECRET_<NAME> variables)').env('BERTH_SECRETS_FILE'))
-      .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).env('BERTH_LOG_LEVEL').default('info'));
+      .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).env('BERTH_LOG_LEVEL').default('info'))
+      .addOption(new Option('--ref <ref>', 'branch, tag or commit to read (Git repositories); default: the environment\'s branch, else HEAD').env('BERTH_REF'))
+      .addOption(new Option('--state-dir <dir>', 'where berth keeps locks, history and clones').env('BERTH_STATE_DIR').default(defaultStateDir()))
+      .addOption(new Option('--git-token <token>', 'token for HTTP(S) Git remotes (never logged)').env('BERTH_GIT_TOKEN'))
+      .addOption(new Option('--git-username <name>', 'username sent with --git-token').env('BERTH_GIT_USERNAME'));
 
   const run = (action: Action) => async (_: unknown, cmd: Command) => {
     exit.code = await action(cmd.opts<GlobalOptions & DriverOptions>(), out);
@@ -46,6 +51,30 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
   addDriverOptions(global(program.command('apply')))
     .description('plan and apply once with health-gated updates and live progress; exit 0 succeeded, 1 failed, 3 rolled back')
     .action(run(applyCommand));
+  addDriverOptions(global(program.command('run')))
+    .description('the controller: watch the repo (poll, local refs, webhooks), reconcile, keep history, serve the API and metrics')
+    .addOption(new Option('--listen <addr>', 'API address').env('BERTH_LISTEN').default('127.0.0.1:7654'))
+    .addOption(new Option('--interval <duration>', 'poll interval (±10 % jitter)').env('BERTH_INTERVAL').default('60s'))
+    .addOption(new Option('--webhook-secret <secret>', 'HMAC secret (GitHub, Gitea) or token (GitLab) for push webhooks').env('BERTH_WEBHOOK_SECRET'))
+    .addOption(new Option('--api-token <token>', 'bearer token for mutating API endpoints').env('BERTH_API_TOKEN'))
+    .addOption(new Option('--resync-cron <expr>', 'cron expression for periodic full resyncs').env('BERTH_RESYNC_CRON'))
+    .addOption(new Option('--resync-timezone <tz>', 'timezone of --resync-cron (IANA name)').env('BERTH_RESYNC_TIMEZONE'))
+    .action(async (_: unknown, cmd: Command) => {
+      exit.code = await runCommand(cmd.opts<RunOptions>(), out);
+    });
+  global(program.command('status'))
+    .description('sync status and health per app (from a running controller, else the state dir)')
+    .addOption(new Option('--server <url>', 'controller API').env('BERTH_SERVER').default('http://127.0.0.1:7654'))
+    .action(async (_: unknown, cmd: Command) => {
+      exit.code = await statusCommand(cmd.opts(), out);
+    });
+  global(program.command('history'))
+    .description('recorded reconciles, newest first (from a running controller, else the state dir)')
+    .addOption(new Option('--server <url>', 'controller API').env('BERTH_SERVER').default('http://127.0.0.1:7654'))
+    .addOption(new Option('--limit <n>', 'how many').default('20'))
+    .action(async (_: unknown, cmd: Command) => {
+      exit.code = await historyCommand(cmd.opts(), out);
+    });
   return program;
 }
 

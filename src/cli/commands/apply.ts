@@ -7,8 +7,7 @@ import { formatPlan } from '../../plan/format.js';
 import { plan } from '../../plan/plan.js';
 import { ValidationError } from '../../render/problems.js';
 import { renderEnvironment } from '../../render/render.js';
-import { readDirectoryRevision } from '../../source/directory.js';
-import { requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
+import { cliRevision, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
 import { createDrivers, type DriverOptions } from '../drivers.js';
 import { paint, type Out } from '../output.js';
 
@@ -17,7 +16,7 @@ const PHASE_STYLE: Partial<Record<ApplyEvent['phase'], 'green' | 'red' | 'yellow
 /** `berth apply --env ENV`: plan, then apply with live progress. Exit 0 Succeeded, 1 Failed, 3 RolledBack. */
 export async function applyCommand(opts: GlobalOptions & DriverOptions, out: Out): Promise<number> {
   const env = requireEnv(opts);
-  const revision = await readDirectoryRevision(opts.repo);
+  const revision = await cliRevision(opts, env);
   const rendered = renderEnvironment(revision, env, { secrets: secretSourceFor(opts) });
   if (!rendered.ok) throw new ValidationError(rendered.problems, env);
   const lock = await acquireLock(opts.stateDir, env);

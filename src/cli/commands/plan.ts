@@ -3,15 +3,14 @@ import { formatPlan, planToJson } from '../../plan/format.js';
 import { plan } from '../../plan/plan.js';
 import { ValidationError } from '../../render/problems.js';
 import { renderEnvironment } from '../../render/render.js';
-import { readDirectoryRevision } from '../../source/directory.js';
-import { requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
+import { cliRevision, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
 import { createDrivers, type DriverOptions } from '../drivers.js';
 import { paint, type Out } from '../output.js';
 
 /** `berth plan --env ENV`: exit 0 no changes, 2 changes, 1 error. */
 export async function planCommand(opts: GlobalOptions & DriverOptions, out: Out): Promise<number> {
   const env = requireEnv(opts);
-  const revision = await readDirectoryRevision(opts.repo);
+  const revision = await cliRevision(opts, env);
   const rendered = renderEnvironment(revision, env, { secrets: secretSourceFor(opts) });
   if (!rendered.ok) throw new ValidationError(rendered.problems, env);
   const { runtime, proxy } = createDrivers(opts);

@@ -1,12 +1,11 @@
-import { readDirectoryRevision } from '../../source/directory.js';
 import { formatProblem } from '../../render/problems.js';
 import { validateRepository } from '../../render/render.js';
-import { secretSourceFor, type GlobalOptions } from '../context.js';
+import { cliRevision, secretSourceFor, type GlobalOptions } from '../context.js';
 import { paint, type Out } from '../output.js';
 
 /** `berth validate`: render every environment (or one); print all problems; exit 1 on any. */
 export async function validateCommand(opts: GlobalOptions, out: Out): Promise<number> {
-  const revision = await readDirectoryRevision(opts.repo);
+  const revision = await cliRevision(opts);
   const result = validateRepository(revision, {
     secrets: secretSourceFor(opts),
     unresolvedSecrets: opts.requireSecrets ? 'error' : 'allow',

@@ -1,0 +1,117 @@
+import { timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { Controller } from '../controller/controller.js';
+import { planToJson } from '../plan/format.js';
+import { verifyWebhook, type Forge } from './webhooks.js';
+
+export interface ApiOptions {
+  /** Bearer token for mutating endpoints; without one they answer 403. */
+  apiToken?: string;
+  /** Webhook secret (HMAC key for GitHub/Gitea, token for GitLab); without one webhooks answer 403. */
+  webhookSecret?: string;
+  /** The branch the environment follows, for ignoring pushes to others. */
+  branch: () => string | undefined;
+}
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body, null, 2) + '\n', { status, headers: { 'content-type': 'application/json' } });
+}
+
+function error(status: number, message: string): Response {
+  return json(status, { error: message });
+}
+
+function bearerOk(req: Request, token: string | undefined): boolean {
+  const got = /^Bearer (.+)$/.exec(req.headers.get('authorization') ?? '')?.[1] ?? '';
+  if (!token) return false;
+  const a = Buffer.from(got);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** berth's HTTP API as a plain Request → Response function: production serves it, tests call it. */
+export function createApi(controller: Controller, options: ApiOptions): (req: Request, body: Buffer) => Promise<Response> {
+  const { metrics, history } = controller.deps;
+  return async (req, body) => {
+    const url = new URL(req.url);
+    const route = `${req.method} ${url.pathname.replace(/\/+$/, '') || '/'}`;
+    const appMatch = /^GET \/api\/v1\/apps\/([^/]+)$/.exec(route);
+    const hookMatch = /^POST \/api\/v1\/webhooks\/(github|gitea|gitlab)$/.exec(route);
+    if (route === 'GET /healthz') return json(200, { status: 'ok' });
+    if (route === 'GET /readyz') return controller.ready ? json(200, { status: 'ready' }) : error(503, 'first reconcile not finished');
+    if (route === 'GET /metrics') return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
+    if (route === 'GET /api/v1/status') return json(200, controller.status);
+    if (route === 'GET /api/v1/apps') return json(200, controller.status.apps);
+    if (appMatch) {
+      const app = controller.status.apps.find((a) => a.app === decodeURIComponent(appMatch[1]!));
+      return app ? json(200, app) : error(404, `no app "${appMatch[1]}" in environment ${controller.deps.env}`);
+    }
+    if (route === 'GET /api/v1/plan') return controller.lastPlan ? json(200, planToJson(controller.lastPlan)) : error(503, 'no plan yet');
+    if (route === 'GET /api/v1/history') {
+      const limit = Math.min(500, Math.max(1, Number(url.searchParams.get('limit') ?? 50) || 50));
+      return json(200, await history.list(limit));
+    }
+    if (route === 'GET /api/v1/plugins') return json(200, controller.lastDesired?.plugins ?? []);
+    if (route === 'POST /api/v1/sync') {
+      if (!options.apiToken) return error(403, 'mutating endpoints are disabled: start berth run with --api-token (or BERTH_API_TOKEN)');
+      if (!bearerOk(req, options.apiToken)) return error(401, 'missing or wrong bearer token');
+      const { coalesced } = controller.trigger('manual');
+      return json(202, { accepted: true, coalesced });
+    }
+    if (hookMatch) {
+      const forge = hookMatch[1] as Forge;
+      const answer = (status: number, payload: unknown): Response => {
+        metrics.webhookRequests.inc({ forge, code: String(status) });
+        return json(status, payload);
+      };
+      if (!options.webhookSecret) return answer(403, { error: 'webhooks are disabled: start berth run with --webhook-secret (or BERTH_WEBHOOK_SECRET)' });
+      const verdict = verifyWebhook(forge, req.headers, body, options.webhookSecret);
+      if (!verdict.ok) return answer(verdict.status, { error: verdict.message });
+      if (verdict.event === 'ping') return answer(200, { pong: true });
+      if (verdict.event === 'other') return answer(202, { ignored: true, reason: `event ${verdict.name} does not trigger a reconcile` });
+      const branch = options.branch();
+      if (branch && verdict.branch !== branch) return answer(202, { ignored: true, reason: `push to ${verdict.branch}; environment ${controller.deps.env} follows ${branch}` });
+      const { coalesced } = controller.trigger('webhook');
+      return answer(202, { accepted: true, coalesced, branch: verdict.branch });
+    }
+    return error(404, `no route ${req.method} ${url.pathname}`);
+  };
+}
+
+/** Serves a Request → Response handler on node:http; bodies over MAX_BODY_BYTES get 413 unread. */
+export function serve(handler: (req: Request, body: Buffer) => Promise<Response>, listen: string): Promise<http.Server> {
+  const [host, portText] = listen.includes(':') ? [listen.slice(0, listen.lastIndexOf(':')), listen.slice(listen.lastIndexOf(':') + 1)] : ['127.0.0.1', listen];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let rejected = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES && !rejected) {
+        rejected = true;
+        res.writeHead(413, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify({ error: `body larger than ${MAX_BODY_BYTES} bytes` }));
+        req.destroy();
+      } else if (!rejected) chunks.push(chunk);
+    });
+    req.on('end', async () => {
+      if (rejected) return;
+      try {
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
+        const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers });
+        const response = await handler(request, Buffer.concat(chunks));
+        res.writeHead(response.status, Object.fromEntries(response.headers));
+        res.end(Buffer.from(await response.arrayBuffer()));
+      } catch (err) {
+        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (err as Error).message }));
+      }
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(portText), host.replace(/^\[|\]$/g, ''), () => resolve(server));
+  });
+}
+

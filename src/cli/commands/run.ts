@@ -1,0 +1,133 @@
+import { acquireLock } from '../../apply/lock.js';
+import { createApi, serve } from '../../api/server.js';
+import { Controller } from '../../controller/controller.js';
+import { scheduleResync, startPolling, watchRefs, type Stop } from '../../controller/triggers.js';
+import { createLogger } from '../../log.js';
+import { systemClock } from '../../observe/health.js';
+import { GitNotesReporter } from '../../report/git-notes.js';
+import { HistoryStore, type EnvStatus, type ReconcileRecord } from '../../report/history.js';
+import { Metrics } from '../../report/metrics.js';
+import { parseDuration } from '../../util/units.js';
+import { UsageError } from '../../errors.js';
+import { openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
+import { createDrivers, type DriverOptions } from '../drivers.js';
+import { paint, type Out } from '../output.js';
+
+export interface RunOptions extends GlobalOptions, DriverOptions {
+  listen: string;
+  interval: string;
+  webhookSecret?: string;
+  apiToken?: string;
+  resyncCron?: string;
+  resyncTimezone?: string;
+}
+
+/** `berth run`: the controller. Runs until SIGTERM/SIGINT; then finishes the current reconcile and exits 0. */
+export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
+  const env = requireEnv(opts);
+  let intervalMs: number;
+  try {
+    intervalMs = parseDuration(opts.interval);
+  } catch (err) {
+    throw new UsageError(`--interval: ${(err as Error).message}`);
+  }
+  const log = createLogger(opts.logLevel);
+  const lock = await acquireLock(opts.stateDir, env);
+  const stops: Stop[] = [];
+  try {
+    const source = await openCliSource(opts);
+    const { runtime, proxy } = createDrivers(opts);
+    const history = new HistoryStore(opts.stateDir, env);
+    const metrics = new Metrics();
+    const controller = new Controller({
+      env,
+      source,
+      runtime,
+      proxy,
+      history,
+      metrics,
+      log,
+      clock: systemClock,
+      secrets: secretSourceFor(opts),
+      ...(opts.prune === false && { prune: false }),
+      ...(source.git && !source.git.remote && { reporters: [new GitNotesReporter(source.git)] }),
+    });
+    await controller.init();
+    const api = createApi(controller, {
+      ...(opts.apiToken && { apiToken: opts.apiToken }),
+      ...(opts.webhookSecret && { webhookSecret: opts.webhookSecret }),
+      branch: () => (controller.lastDesired ? controller.lastDesired.revision.branch : undefined) ?? undefined,
+    });
+    const server = await serve(api, opts.listen);
+    stops.push(() => new Promise<void>((r) => server.close(() => r())));
+    log.info({ env, repo: source.location, listen: opts.listen, intervalMs }, 'berth controller started');
+    out.info(paint(out, 'green', `berth run: environment ${env} from ${source.location}; API on http://${opts.listen}`));
+
+    controller.trigger('startup');
+    stops.push(startPolling(controller, intervalMs));
+    if (source.git && !source.git.remote) stops.push(await watchRefs(controller, source.git.gitdir));
+    if (opts.resyncCron) stops.push(scheduleResync(controller, opts.resyncCron, opts.resyncTimezone));
+
+    await new Promise<void>((resolve) => {
+      const bye = (signal: string) => {
+        log.info({ signal }, 'stopping: finishing the current reconcile');
+        resolve();
+      };
+      process.once('SIGTERM', () => bye('SIGTERM'));
+      process.once('SIGINT', () => bye('SIGINT'));
+    });
+    for (const stop of stops.reverse()) await stop();
+    stops.length = 0;
+    await controller.stop();
+    return 0;
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+    await lock.release();
+  }
+}
+
+async function fromServer<T>(server: string, path: string): Promise<T | undefined> {
+  try {
+    const res = await fetch(new URL(path, server), { signal: AbortSignal.timeout(2000) });
+    return res.ok ? ((await res.json()) as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `berth status`: from the controller's API, else the state dir (env given). */
+export async function statusCommand(opts: GlobalOptions & { server: string }, out: Out): Promise<number> {
+  let status = await fromServer<EnvStatus>(opts.server, '/api/v1/status');
+  if (!status) {
+    const env = requireEnv(opts);
+    status = await new HistoryStore(opts.stateDir, env).readStatus();
+    if (!status) throw new UsageError(`no controller answers at ${opts.server} and ${opts.stateDir} has no status for environment "${env}"`);
+  }
+  if (opts.output === 'json') {
+    out.print(JSON.stringify(status, null, 2));
+    return 0;
+  }
+  out.print(`${paint(out, 'bold', status.env)}  sync ${status.syncStatus}  health ${status.health}`);
+  out.print(`  last applied:   ${status.lastAppliedRevision ?? '-'}\n  last attempted: ${status.lastAttemptedRevision ?? '-'}`);
+  if (status.lastReconcile) out.print(`  last reconcile: ${status.lastReconcile.result} at ${status.lastReconcile.finishedAt}${status.lastReconcile.error ? ` (${status.lastReconcile.error})` : ''}`);
+  for (const a of status.apps) out.print(`  ${a.app.padEnd(20)} ${a.syncStatus.padEnd(10)} ${a.health.padEnd(12)} ${a.message ?? ''}`);
+  return 0;
+}
+
+/** `berth history`: recorded reconciles, newest first. */
+export async function historyCommand(opts: GlobalOptions & { server: string; limit: string }, out: Out): Promise<number> {
+  const limit = Math.max(1, Number(opts.limit) || 20);
+  let records = await fromServer<ReconcileRecord[]>(opts.server, `/api/v1/history?limit=${limit}`);
+  if (!records) records = await new HistoryStore(opts.stateDir, requireEnv(opts)).list(limit);
+  if (opts.output === 'json') {
+    out.print(JSON.stringify(records, null, 2));
+    return 0;
+  }
+  for (const r of records) {
+    const apps = r.apps.map((a) => `${a.app}:${a.result}`).join(' ');
+    out.print(`#${r.id} ${r.finishedAt} ${r.result.padEnd(10)} ${r.revision} (${r.trigger}, ${(r.durationMs / 1000).toFixed(1)}s) ${apps}${r.error ? `\n     ${r.error}` : ''}`);
+  }
+  if (!records.length) out.info('no reconciles recorded yet');
+  return 0;
+}
+

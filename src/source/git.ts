@@ -1,0 +1,220 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import git from 'isomorphic-git';
+import http from 'isomorphic-git/http/node';
+import { BerthError } from '../errors.js';
+import type { RepoFile, Revision } from './types.js';
+
+export class GitError extends BerthError {
+  /** Network or server trouble worth retrying, as opposed to a wrong ref or bad credentials. */
+  readonly transient: boolean;
+
+  constructor(message: string, context: Record<string, unknown>, cause?: unknown, transient = false) {
+    super('E_GIT', message, context, cause);
+    this.transient = transient;
+  }
+}
+
+export interface GitAuth {
+  username?: string;
+  token?: string;
+}
+
+const CONFIG_PREFIXES = ['apps/', 'overlays/', 'plugins/'];
+const CONFIG_ROOT_FILES = new Set(['berth.yaml', 'berth.yml']);
+
+/** `https://user:secret@host/x.git` → `https://host/x.git`: URLs are logged and reported only like this. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//');
+  }
+}
+
+function isRemote(location: string): boolean {
+  return /^https?:\/\//.test(location);
+}
+
+/** True when `dir` is a Git work tree root or a bare repository. */
+export async function isGitRepo(dir: string): Promise<boolean> {
+  for (const p of [path.join(dir, '.git'), path.join(dir, 'HEAD')]) {
+    try {
+      await stat(p);
+      if (p.endsWith('HEAD')) await stat(path.join(dir, 'objects'));
+      return true;
+    } catch {
+      // not this layout
+    }
+  }
+  return false;
+}
+
+/**
+ * Reads revisions from Git objects (never a work tree): a local repository in place, or a remote
+ * cloned/fetched over HTTP(S) into the state dir (shallow, single branch). Blobs are cached by id,
+ * so a new commit reads only what changed.
+ */
+export class GitSource {
+  readonly location: string;
+  readonly #gitdir: string;
+  readonly #dir: string;
+  readonly #remote: boolean;
+  readonly #auth: GitAuth;
+  readonly #cache = {};
+  #blobs = new Map<string, string>();
+  #remoteHead: string | undefined;
+  /** Blob reads of the last revision: a one-file commit reads one. */
+  lastBlobReads = 0;
+
+  constructor(location: string, options: { stateDir: string; auth?: GitAuth; gitdir?: string }) {
+    this.#remote = isRemote(location);
+    this.#auth = { ...options.auth };
+    const u = this.#remote ? new URL(location) : undefined;
+    if (u && (u.username || u.password)) {
+      this.#auth = { username: decodeURIComponent(u.username) || this.#auth.username, token: decodeURIComponent(u.password) || this.#auth.token };
+    }
+    this.location = this.#remote ? redactUrl(location) : path.resolve(location);
+    if (this.#remote) {
+      const base = path.join(options.stateDir, 'repos', createHash('sha1').update(this.location).digest('hex').slice(0, 16));
+      this.#dir = base;
+      this.#gitdir = path.join(base, 'git');
+    } else {
+      this.#dir = this.location;
+      this.#gitdir = options.gitdir ?? (fs.existsSync(path.join(this.location, '.git')) ? path.join(this.location, '.git') : this.location);
+    }
+  }
+
+  get remote(): boolean {
+    return this.#remote;
+  }
+
+  #onAuth = () => (this.#auth.token ? { username: this.#auth.username ?? 'x-access-token', password: this.#auth.token } : undefined);
+
+  #wrap(err: unknown, action: string, context: Record<string, unknown>): GitError {
+    const e = err as { code?: string; message?: string; data?: { statusCode?: number } };
+    const status = e.data?.statusCode;
+    const msg = (e.message ?? String(err)).replaceAll(/\/\/[^@/\s]*@/g, '//');
+    if (status === 401 || status === 403) return new GitError(`${action}: authentication failed (HTTP ${status}) for ${this.location}; check --git-token`, context);
+    if (e.code === 'NotFoundError') return new GitError(`${action}: ${msg}`, context);
+    const transient = status === undefined || status >= 500 || /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|socket hang up/.test(msg);
+    return new GitError(`${action} (${this.location}): ${msg}`, context, undefined, transient);
+  }
+
+  /** For a remote: clone once, then fetch `branch` (shallow). For a local repo: nothing to do. */
+  async fetch(branch: string): Promise<void> {
+    if (!this.#remote) return;
+    const base = { fs, http, dir: this.#dir, gitdir: this.#gitdir, cache: this.#cache, onAuth: this.#onAuth };
+    try {
+      await mkdir(this.#dir, { recursive: true });
+      const exists = fs.existsSync(path.join(this.#gitdir, 'config'));
+      if (!exists) {
+        await git.init({ fs, dir: this.#dir, gitdir: this.#gitdir });
+        await git.addRemote({ fs, dir: this.#dir, gitdir: this.#gitdir, remote: 'origin', url: this.#urlForGit() });
+      }
+      // HEAD: the remote's default branch; remembered because a fresh clone has no local HEAD to resolve.
+      const result = await git.fetch({ ...base, url: this.#urlForGit(), remote: 'origin', ...(branch !== 'HEAD' && { ref: branch }), singleBranch: true, depth: 1, tags: false, prune: false });
+      if (branch === 'HEAD' && result.fetchHead) this.#remoteHead = result.fetchHead;
+    } catch (err) {
+      throw this.#wrap(err, `fetching branch ${branch}`, { branch });
+    }
+  }
+
+  /** The URL handed to isomorphic-git: credentials go through onAuth, never the URL. */
+  #urlForGit(): string {
+    return this.location;
+  }
+
+  /** Resolves a branch, tag or (abbreviated) sha to a commit id. */
+  async resolve(ref: string): Promise<{ sha: string; branch?: string }> {
+    if (this.#remote && ref === 'HEAD' && this.#remoteHead) return { sha: this.#remoteHead };
+    const candidates = this.#remote ? [`refs/remotes/origin/${ref}`, `refs/tags/${ref}`, ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`, `refs/remotes/origin/${ref}`, ref];
+    for (const candidate of candidates) {
+      try {
+        const sha = await git.resolveRef({ fs, gitdir: this.#gitdir, ref: candidate });
+        const commit = await git.readCommit({ fs, gitdir: this.#gitdir, oid: sha, cache: this.#cache }).catch(() => undefined);
+        // annotated tag: peel to its commit
+        if (!commit) {
+          const tag = await git.readTag({ fs, gitdir: this.#gitdir, oid: sha });
+          return { sha: tag.tag.object };
+        }
+        return { sha, ...(candidate.includes('heads/') || candidate.includes('remotes/') ? { branch: ref } : {}) };
+      } catch {
+        // try the next form
+      }
+    }
+    if (/^[0-9a-f]{4,40}$/.test(ref)) {
+      try {
+        return { sha: await git.expandOid({ fs, gitdir: this.#gitdir, oid: ref, cache: this.#cache }) };
+      } catch {
+        // fall through
+      }
+    }
+    throw new GitError(`ref "${ref}" not found in ${this.location} (tried branch, tag and commit id)`, { ref });
+  }
+
+  /** The config files of commit `ref` (branch, tag or sha), read from Git objects. */
+  async read(ref: string): Promise<Revision> {
+    const { sha, branch } = await this.resolve(ref);
+    try {
+      const { commit } = await git.readCommit({ fs, gitdir: this.#gitdir, oid: sha, cache: this.#cache });
+      const entries: { path: string; oid: string }[] = [];
+      const walkTree = async (oid: string, prefix: string): Promise<void> => {
+        const { tree } = await git.readTree({ fs, gitdir: this.#gitdir, oid, cache: this.#cache });
+        for (const e of tree) {
+          const p = prefix + e.path;
+          if (e.type === 'tree') {
+            if (CONFIG_PREFIXES.some((c) => (p + '/').startsWith(c) || c.startsWith(p + '/'))) await walkTree(e.oid, p + '/');
+          } else if (e.type === 'blob' && (prefix ? /\.ya?ml$/.test(e.path) : CONFIG_ROOT_FILES.has(e.path))) {
+            entries.push({ path: p, oid: e.oid });
+          }
+        }
+      };
+      await walkTree(commit.tree, '');
+      const next = new Map<string, string>();
+      this.lastBlobReads = 0;
+      const files = new Map<string, RepoFile>();
+      for (const e of entries.sort((a, b) => (a.path < b.path ? -1 : 1))) {
+        let content = this.#blobs.get(e.oid);
+        if (content === undefined) {
+          const { blob } = await git.readBlob({ fs, gitdir: this.#gitdir, oid: e.oid, cache: this.#cache });
+          content = Buffer.from(blob).toString('utf8');
+          this.lastBlobReads++;
+        }
+        next.set(e.oid, content);
+        files.set(e.path, { path: e.path, id: e.oid, content });
+      }
+      this.#blobs = next;
+      return {
+        ref: { sha, ...(branch && { branch }), author: `${commit.author.name} <${commit.author.email}>`, message: commit.message.trim().split('\n')[0] ?? '' },
+        files,
+      };
+    } catch (err) {
+      if (err instanceof GitError) throw err;
+      throw this.#wrap(err, `reading commit ${sha}`, { ref, sha });
+    }
+  }
+
+  /** Where refs live: watched for new commits in a local repository. */
+  get gitdir(): string {
+    return this.#gitdir;
+  }
+
+  async readNote(sha: string): Promise<string | undefined> {
+    try {
+      return Buffer.from(await git.readNote({ fs, gitdir: this.#gitdir, ref: 'refs/notes/berth', oid: sha })).toString('utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Sets the note of a commit under refs/notes/berth (the embedded commit-status reporter). */
+  async writeNote(sha: string, text: string): Promise<void> {
+    await git.addNote({ fs, gitdir: this.#gitdir, ref: 'refs/notes/berth', oid: sha, note: text, force: true, author: { name: 'berth', email: 'berth@localhost' } });
+  }
+}
