@@ -11,7 +11,7 @@ function routeKey(host: string, path: string): string {
 }
 
 /** Rules that span documents: unique names, routes and host ports; dependsOn names and cycles; port references. */
-export function crossChecks(apps: readonly DesiredApp[], locate: Locator): Problem[] {
+export function crossChecks(apps: readonly DesiredApp[], locate: Locator, invalidApps: ReadonlySet<string> = new Set()): Problem[] {
   const problems: Problem[] = [];
   const add = (code: Problem['code'], app: string, pointer: string, message: string, key = false): void => {
     problems.push({ code, ...locate(app, pointer, key), pointer, message });
@@ -48,7 +48,7 @@ export function crossChecks(apps: readonly DesiredApp[], locate: Locator): Probl
   const byName = new Map(apps.map((a) => [a.name, a]));
   for (const app of apps) {
     for (const [i, dep] of app.spec.dependsOn.entries()) {
-      if (byName.has(dep)) continue;
+      if (byName.has(dep) || invalidApps.has(dep)) continue;
       const guess = didYouMean(dep, byName.keys());
       add('unknown-dependency', app.name, `/spec/dependsOn/${i}`, `dependsOn names unknown app "${dep}"${guess ? `; did you mean "${guess}"?` : ''}`);
     }

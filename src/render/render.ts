@@ -142,10 +142,16 @@ export function renderEnvironment(revision: Revision, environment: string, optio
   const files = [...revision.files.values()];
   const drafts = new Map<string, AppDraft>();
   const draftIds = new Map<string, string>();
+  const invalidApps = new Set<string>();
   const pending = new Map<string, PendingOverlay[]>();
   for (const file of files.filter((f) => f.path.startsWith('apps/'))) {
     const checked = cache.check(file, 'App');
     problems.push(...checked.problems);
+    if (checked.doc && checked.problems.length) {
+      // Still a known app: references to it must not turn into false "unknown app" errors.
+      const name = (checked.doc.value as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+      if (typeof name === 'string') invalidApps.add(name);
+    }
     if (!checked.doc || checked.problems.length) continue;
     const name = (checked.doc.value as { metadata: { name: string } }).metadata.name;
     const existing = drafts.get(name);
@@ -171,6 +177,7 @@ export function renderEnvironment(revision: Revision, environment: string, optio
     if (!checked.doc || checked.problems.length) continue;
     const overlay = checked.doc.value as OverlayDoc;
     const draft = drafts.get(overlay.target);
+    if (!draft && invalidApps.has(overlay.target)) continue;
     if (!draft) {
       const guess = didYouMean(overlay.target, drafts.keys());
       problems.push({ code: 'overlay-unknown-target', file: file.path, ...checked.doc.locate('/target'), pointer: '/target', message: `overlay targets unknown app "${overlay.target}"${guess ? `; did you mean "${guess}"?` : ''}` });
@@ -207,7 +214,7 @@ export function renderEnvironment(revision: Revision, environment: string, optio
   }
 
   const locator: Locator = (app, pointer, key) => locateField(drafts.get(app)!, pointer, key);
-  problems.push(...crossChecks(apps, locator));
+  problems.push(...crossChecks(apps, locator, invalidApps));
 
   const plugins: PluginConfig[] = [];
   const pluginNames = new Map<string, string>();

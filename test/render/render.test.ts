@@ -133,6 +133,18 @@ describe('render: rules', () => {
     assert.deepEqual(result.problems.map((p) => p.file), ['apps/a.yaml', 'apps/b.yaml', 'apps/c.yaml']);
   });
 
+  it('an app with errors of its own does not cascade into "unknown app" errors elsewhere', () => {
+    const files = {
+      'berth.yaml': REPO_YAML,
+      'apps/web.yaml': appYaml('web', '  replcas: 2\n'),
+      'apps/docs.yaml': appYaml('docs', '  dependsOn: [web]\n'),
+      'overlays/production/web.yaml': 'apiVersion: berth/v1\nkind: Overlay\ntarget: web\nmerge: { spec: { replicas: 2 } }\n',
+    };
+    const result = renderEnvironment(memoryRevision(files), 'production', { secrets: envSecretSource({}) });
+    assert.ok(!result.ok);
+    assert.deepEqual(result.problems.map((p) => `${p.file}:${p.code}`), ['apps/web.yaml:unknown-field']);
+  });
+
   it('fills defaults so the desired state is explicit', () => {
     const result = renderEnvironment(memoryRevision({ 'berth.yaml': REPO_YAML, 'apps/a.yaml': appYaml('a', '  healthCheck: { http: { port: 8080 } }\n') }), 'staging', { secrets: envSecretSource({}) });
     assert.ok(result.ok);
