@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
 import path from 'node:path';
 import { ROOT } from './repo.js';
@@ -12,7 +13,10 @@ export interface RunningBerth {
 
 /** Starts the real `berth run` in a child process and waits for /healthz. */
 export async function startBerthRun(args: string[], env: NodeJS.ProcessEnv, apiPort: number): Promise<RunningBerth> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'run', ...args, '--listen', `127.0.0.1:${apiPort}`], { env: { ...process.env, ...env, NO_COLOR: '1' }, cwd: ROOT });
+  // Source under tests (tsx); compiled JavaScript under the benchmarks.
+  const ts = path.join(ROOT, 'src/cli/main.ts');
+  const entry = existsSync(ts) ? ['--import', 'tsx', ts] : [path.join(ROOT, 'src/cli/main.js')];
+  const child = spawn(process.execPath, [...entry, 'run', ...args, '--listen', `127.0.0.1:${apiPort}`], { env: { ...process.env, ...env, NO_COLOR: '1' }, cwd: ROOT });
   let logs = '';
   child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
