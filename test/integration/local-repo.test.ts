@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type Docker from 'dockerode';
+import { ensureDemoImages, requireDocker } from '../support/docker.js';
+import { copyExampleRepo, removeEnv } from '../support/env.js';
+import { freePort, get, startNginx, type TestNginx } from '../support/nginx.js';
+import { ROOT } from '../support/repo.js';
+import { startBerthRun, waitFor, type RunningBerth } from '../support/run.js';
+
+const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t.invalid', ...args], { cwd, encoding: 'utf8' }).trim();
+
+// A local config repo: read from Git objects, refs watched (no webhook, no poll), statuses as git notes.
+describe('berth run on a local Git repository (real Docker, nginx)', () => {
+  let docker: Docker | undefined;
+  let nginx: TestNginx | undefined;
+  let repo: ReturnType<typeof copyExampleRepo>;
+  let berth: RunningBerth | undefined;
+  let env: NodeJS.ProcessEnv;
+  before(async (t) => {
+    docker = await requireDocker(t as never);
+    if (!docker) return;
+    nginx = await startNginx(t as never);
+    await ensureDemoImages(docker);
+    repo = copyExampleRepo();
+    git(repo.dir, 'init', '-q', '-b', 'main');
+    git(repo.dir, 'add', '-A');
+    git(repo.dir, 'commit', '-qm', 'initial');
+    env = {
+      BERTH_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'berth-local-state-')),
+      BERTH_ENV: repo.env,
+      BERTH_NGINX_CONF_DIR: nginx!.confDir,
+      BERTH_NGINX_LISTEN: nginx!.listen,
+      BERTH_NGINX_TEST_CMD: nginx!.testCmd.join(' '),
+      BERTH_NGINX_RELOAD_CMD: nginx!.reloadCmd.join(' '),
+      BERTH_SECRET_DB_PASSWORD: 'it-secret',
+    };
+  });
+  after(async () => {
+    await berth?.stop();
+    if (docker && repo) await removeEnv(docker, repo.env);
+    nginx?.stop();
+    repo?.cleanup();
+  });
+
+  it('a commit is picked up by the ref watch; uncommitted edits never deploy; statuses land in git notes', async (t) => {
+    if (!docker || !nginx) return t.skip('no docker/nginx');
+    berth = await startBerthRun(['--repo', repo.dir, '--interval', '1h'], env, await freePort());
+    await waitFor(async () => (await get(nginx!.port, 'api.example.test')).body === 'api 1.0\n', 30_000, 'initial apply');
+
+    const file = path.join(repo.dir, 'apps/api.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('APP_VERSION: "1.0"', 'APP_VERSION: "dirty"'));
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await get(nginx.port, 'api.example.test')).body, 'api 1.0\n', 'an uncommitted edit is not deployed');
+
+    writeFileSync(file, readFileSync(file, 'utf8').replace('APP_VERSION: "dirty"', 'APP_VERSION: "2.0"'));
+    git(repo.dir, 'commit', '-qam', 'api 2.0');
+    const sha = git(repo.dir, 'rev-parse', 'HEAD');
+    await waitFor(async () => (await get(nginx!.port, 'api.example.test')).body === 'api 2.0\n', 15_000, 'the commit deployed via the ref watch');
+    const success = new RegExp(`berth/${repo.env}: success — applied 1 app\\(s\\)`);
+    const note = await waitFor(() => {
+      const out = spawnSync('git', ['notes', '--ref', 'berth', 'show', sha], { cwd: repo.dir, encoding: 'utf8' }).stdout;
+      return success.test(out) ? out : undefined;
+    }, 15_000, 'a success note on the commit');
+    assert.doesNotMatch(note, /pending/, 'the pending line is replaced, one line per context');
+  });
+
+  it('berth status and berth history read the controller, then the state dir when it is gone', async (t) => {
+    if (!berth) return t.skip('controller not running');
+    const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], { env: { ...process.env, ...env, NO_COLOR: '1' }, encoding: 'utf8', cwd: ROOT });
+    const server = ['--server', berth.api];
+    const live = cli('status', ...server, '--output', 'json');
+    assert.equal(live.status, 0, live.stderr);
+    assert.equal(JSON.parse(live.stdout).syncStatus, 'Synced');
+    const hist = cli('history', ...server);
+    assert.match(hist.stdout, /Succeeded .*main@sha1:[0-9a-f]{40} \((watch|startup)/);
+    await berth.stop();
+    berth = undefined;
+    const offline = cli('status', '--server', 'http://127.0.0.1:1');
+    assert.equal(offline.status, 0, offline.stderr);
+    assert.match(offline.stdout, new RegExp(`${repo.env}  sync Synced  health Healthy`));
+    assert.match(cli('history', '--server', 'http://127.0.0.1:1').stdout, /#2 .* Succeeded/);
+  });
+});
