@@ -3,12 +3,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
-import { ensureDemoImages, requireDocker } from '../support/docker.js';
-import { copyExampleRepo, harness, removeEnv, type Harness } from '../support/env.js';
-import { get, startNginx, type TestNginx } from '../support/nginx.js';
+import { harness, stage, type copyExampleRepo, type Harness, type Stage } from '../support/env.js';
+import { get, type TestNginx } from '../support/nginx.js';
 
 // Issue 3's acceptance tests, against the real dockerd and a real nginx.
 describe('apply against real Docker and nginx', () => {
+  let st: Stage | undefined;
   let docker: Docker | undefined;
   let nginx: TestNginx | undefined;
   let repo: ReturnType<typeof copyExampleRepo>;
@@ -28,17 +28,13 @@ describe('apply against real Docker and nginx', () => {
       .sort();
 
   before(async (t) => {
-    docker = await requireDocker(t as never);
-    if (!docker) return;
-    nginx = await startNginx(t as never);
-    await ensureDemoImages(docker);
-    repo = copyExampleRepo();
+    st = await stage(t as never);
+    if (!st) return;
+    ({ docker, nginx, repo } = st);
     h = harness(repo.dir, repo.env, nginx!);
   });
   after(async () => {
-    if (docker && repo) await removeEnv(docker, repo.env);
-    nginx?.stop();
-    repo?.cleanup();
+    await st?.teardown();
   });
 
   it('applies example-repo to an empty host: every app healthy and reachable through nginx', async (t) => {

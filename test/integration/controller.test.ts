@@ -5,10 +5,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import type { EnvStatus, ReconcileRecord } from '../../src/report/history.js';
-import { ensureDemoImages, requireDocker } from '../support/docker.js';
-import { copyExampleRepo, removeEnv } from '../support/env.js';
+import { stage, type copyExampleRepo, type Stage } from '../support/env.js';
 import { seedRepo, startGitServer, type GitServer } from '../support/git-server.js';
-import { freePort, get, startNginx, type TestNginx } from '../support/nginx.js';
+import { freePort, get, type TestNginx } from '../support/nginx.js';
 import { pushWebhook, startBerthRun, waitFor, type RunningBerth } from '../support/run.js';
 
 const SECRET = 'webhook-secret-for-tests';
@@ -17,6 +16,7 @@ const GIT_TOKEN = 'git-token-for-tests';
 
 // Issue 4's acceptance tests: `berth run` against a real git http-backend, dockerd and nginx.
 describe('berth run: GitOps controller (real git server, Docker, nginx)', () => {
+  let st: Stage | undefined;
   let docker: Docker | undefined;
   let nginx: TestNginx | undefined;
   let git: GitServer;
@@ -49,12 +49,10 @@ describe('berth run: GitOps controller (real git server, Docker, nginx)', () => 
   };
 
   before(async (t) => {
-    docker = await requireDocker(t as never);
-    if (!docker) return;
-    nginx = await startNginx(t as never);
-    await ensureDemoImages(docker);
+    st = await stage(t as never);
+    if (!st) return;
+    ({ docker, nginx, repo } = st);
     git = await startGitServer({ token: GIT_TOKEN });
-    repo = copyExampleRepo();
     // Fast health checks keep the suite short.
     work = await seedRepo(git, 'deploy', repo.dir, `http://ci:${GIT_TOKEN}@127.0.0.1:${git.port}/deploy.git`);
     await work.push('initial deployment');
@@ -66,20 +64,15 @@ describe('berth run: GitOps controller (real git server, Docker, nginx)', () => 
       BERTH_GIT_TOKEN: GIT_TOKEN,
       BERTH_WEBHOOK_SECRET: SECRET,
       BERTH_API_TOKEN: TOKEN,
-      BERTH_NGINX_CONF_DIR: nginx!.confDir,
-      BERTH_NGINX_LISTEN: nginx!.listen,
-      BERTH_NGINX_TEST_CMD: nginx!.testCmd.join(' '),
-      BERTH_NGINX_RELOAD_CMD: nginx!.reloadCmd.join(' '),
+      ...st.nginxEnv,
       BERTH_SECRET_DB_PASSWORD: 'it-secret',
       BERTH_LOG_LEVEL: 'info',
     };
   });
   after(async () => {
     await berth?.stop();
-    if (docker && repo) await removeEnv(docker, repo.env);
-    nginx?.stop();
+    await st?.teardown();
     await git?.stop();
-    repo?.cleanup();
   });
 
   it('applies the served repo on startup and reports Synced + Healthy', async (t) => {

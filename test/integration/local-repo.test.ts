@@ -5,9 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
-import { ensureDemoImages, requireDocker } from '../support/docker.js';
-import { copyExampleRepo, removeEnv } from '../support/env.js';
-import { freePort, get, startNginx, type TestNginx } from '../support/nginx.js';
+import { stage, type copyExampleRepo, type Stage } from '../support/env.js';
+import { freePort, get, type TestNginx } from '../support/nginx.js';
 import { ROOT } from '../support/repo.js';
 import { startBerthRun, waitFor, type RunningBerth } from '../support/run.js';
 
@@ -15,35 +14,29 @@ const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user
 
 // A local config repo: read from Git objects, refs watched (no webhook, no poll), statuses as git notes.
 describe('berth run on a local Git repository (real Docker, nginx)', () => {
+  let st: Stage | undefined;
   let docker: Docker | undefined;
   let nginx: TestNginx | undefined;
   let repo: ReturnType<typeof copyExampleRepo>;
   let berth: RunningBerth | undefined;
   let env: NodeJS.ProcessEnv;
   before(async (t) => {
-    docker = await requireDocker(t as never);
-    if (!docker) return;
-    nginx = await startNginx(t as never);
-    await ensureDemoImages(docker);
-    repo = copyExampleRepo();
+    st = await stage(t as never);
+    if (!st) return;
+    ({ docker, nginx, repo } = st);
     git(repo.dir, 'init', '-q', '-b', 'main');
     git(repo.dir, 'add', '-A');
     git(repo.dir, 'commit', '-qm', 'initial');
     env = {
       BERTH_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'berth-local-state-')),
       BERTH_ENV: repo.env,
-      BERTH_NGINX_CONF_DIR: nginx!.confDir,
-      BERTH_NGINX_LISTEN: nginx!.listen,
-      BERTH_NGINX_TEST_CMD: nginx!.testCmd.join(' '),
-      BERTH_NGINX_RELOAD_CMD: nginx!.reloadCmd.join(' '),
+      ...st.nginxEnv,
       BERTH_SECRET_DB_PASSWORD: 'it-secret',
     };
   });
   after(async () => {
     await berth?.stop();
-    if (docker && repo) await removeEnv(docker, repo.env);
-    nginx?.stop();
-    repo?.cleanup();
+    await st?.teardown();
   });
 
   it('a commit is picked up by the ref watch; uncommitted edits never deploy; statuses land in git notes', async (t) => {

@@ -5,9 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
-import { ensureDemoImages, requireDocker } from '../support/docker.js';
-import { copyExampleRepo, harness, removeEnv } from '../support/env.js';
-import { get, startNginx, type TestNginx } from '../support/nginx.js';
+import { harness, stage, type copyExampleRepo, type Stage } from '../support/env.js';
+import { get, type TestNginx } from '../support/nginx.js';
 import { ROOT } from '../support/repo.js';
 
 /** Runs the real CLI (`berth apply`) in a child process; resolves when `until` appears on stderr or it exits. */
@@ -29,34 +28,28 @@ function berth(args: string[], env: NodeJS.ProcessEnv, until?: RegExp): Promise<
 }
 
 describe('berth apply is resumable and locked (real CLI, Docker, nginx)', () => {
+  let st: Stage | undefined;
   let docker: Docker | undefined;
   let nginx: TestNginx | undefined;
   let repo: ReturnType<typeof copyExampleRepo>;
   let env: NodeJS.ProcessEnv;
   let stateDir: string;
   before(async (t) => {
-    docker = await requireDocker(t as never);
-    if (!docker) return;
-    nginx = await startNginx(t as never);
-    await ensureDemoImages(docker);
-    repo = copyExampleRepo();
+    st = await stage(t as never);
+    if (!st) return;
+    ({ docker, nginx, repo } = st);
     stateDir = path.join(os.tmpdir(), `berth-state-${repo.env}`);
     mkdirSync(stateDir, { recursive: true });
     env = {
       BERTH_REPO: repo.dir,
       BERTH_ENV: repo.env,
       BERTH_STATE_DIR: stateDir,
-      BERTH_NGINX_CONF_DIR: nginx!.confDir,
-      BERTH_NGINX_LISTEN: nginx!.listen,
-      BERTH_NGINX_TEST_CMD: nginx!.testCmd.join(' '),
-      BERTH_NGINX_RELOAD_CMD: nginx!.reloadCmd.join(' '),
+      ...st.nginxEnv,
       BERTH_SECRET_DB_PASSWORD: 'it-secret',
     };
   });
   after(async () => {
-    if (docker && repo) await removeEnv(docker, repo.env);
-    nginx?.stop();
-    repo?.cleanup();
+    await st?.teardown();
   });
 
   it('plan exits 2 with changes pending, apply converges, plan then exits 0', async (t) => {

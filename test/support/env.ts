@@ -15,7 +15,9 @@ import { envSecretSource } from '../../src/render/secrets.js';
 import type { DesiredState } from '../../src/render/types.js';
 import { readDirectoryRevision } from '../../src/source/directory.js';
 import { EXAMPLE_REPO } from './repo.js';
-import type { TestNginx } from './nginx.js';
+import type { TestContext } from 'node:test';
+import { ensureDemoImages, requireDocker } from './docker.js';
+import { startNginx, type TestNginx } from './nginx.js';
 
 export const SECRETS = envSecretSource({ BERTH_SECRET_DB_PASSWORD: 'it-secret' });
 
@@ -73,4 +75,40 @@ export function harness(dir: string, env: string, nginx: TestNginx): Harness {
 export async function removeEnv(docker: Docker, env: string): Promise<void> {
   const rows = await docker.listContainers({ all: true, filters: { label: [`berth.env=${env}`] } });
   await Promise.all(rows.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+}
+
+/** What an integration suite stands on: the real dockerd, a private nginx, demo images, a private repo copy. */
+export interface Stage {
+  docker: Docker;
+  nginx: TestNginx;
+  repo: ReturnType<typeof copyExampleRepo>;
+  /** BERTH_NGINX_* variables pointing the CLI at the private nginx. */
+  nginxEnv: NodeJS.ProcessEnv;
+  teardown(): Promise<void>;
+}
+
+/** Sets up a Stage, or skips (locally) / fails (CI) when Docker or nginx is missing. */
+export async function stage(t: TestContext): Promise<Stage | undefined> {
+  const docker = await requireDocker(t);
+  if (!docker) return undefined;
+  const nginx = await startNginx(t);
+  if (!nginx) return undefined;
+  await ensureDemoImages(docker);
+  const repo = copyExampleRepo();
+  return {
+    docker,
+    nginx,
+    repo,
+    nginxEnv: {
+      BERTH_NGINX_CONF_DIR: nginx.confDir,
+      BERTH_NGINX_LISTEN: nginx.listen,
+      BERTH_NGINX_TEST_CMD: nginx.testCmd.join(' '),
+      BERTH_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
+    },
+    teardown: async () => {
+      await removeEnv(docker, repo.env);
+      nginx.stop();
+      repo.cleanup();
+    },
+  };
 }
