@@ -14,7 +14,7 @@ import type { DesiredState } from '../render/types.js';
 import { worstHealth, type AppStatus, type EnvStatus, type HistoryStore, type Trigger } from '../report/history.js';
 import type { Metrics } from '../report/metrics.js';
 import type { ConfigSource } from '../source/open.js';
-import { formatRevision, type Revision } from '../source/types.js';
+import { formatRevision, revisionKey, type Revision } from '../source/types.js';
 
 /** Reports a reconcile's outcome on its commit (git notes, forge status APIs). */
 export interface StatusReporter {
@@ -52,7 +52,10 @@ export class Controller {
   #running: Promise<void> | undefined;
   #pending: Trigger | undefined;
   #lastRevision: Revision | undefined;
-  #lastAppliedSha: string | undefined;
+  /** revisionKey of the last applied revision: a different one is new, the same one with changes is drift. */
+  #lastAppliedKey: string | undefined;
+  #lastFailedRenderKey: string | undefined;
+  #lastDriftReport: string | undefined;
   #failures = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -67,7 +70,7 @@ export class Controller {
     const saved = await this.deps.history.readStatus();
     if (saved) {
       this.status = saved;
-      this.#lastAppliedSha = /sha1:([0-9a-f]{40})/.exec(saved.lastAppliedRevision ?? '')?.[1];
+      this.#lastAppliedKey = /sha1:([0-9a-f]{40})/.exec(saved.lastAppliedRevision ?? '')?.[1];
     }
   }
 
@@ -167,8 +170,8 @@ export class Controller {
       const first = rendered.problems[0]!;
       const error = `${rendered.problems.length} problem(s) in the config repo; first: ${formatProblem(first)}`;
       rlog.error({ problems: rendered.problems.slice(0, 20).map(formatProblem) }, 'render failed; nothing applied, the last good revision keeps running');
-      if (revision.ref.sha !== this.#lastFailedRenderSha) {
-        this.#lastFailedRenderSha = revision.ref.sha;
+      if (revisionKey(revision) !== this.#lastFailedRenderKey) {
+        this.#lastFailedRenderKey = revisionKey(revision);
         await this.#record({ revision: rev, trigger, started, result: 'Failed', apps: [], error });
         await this.#commitStatus(revision, 'failure', `not applied: ${first.file}:${first.line}: ${first.message}`.slice(0, 140));
       }
@@ -191,15 +194,17 @@ export class Controller {
     }
     const planned = plan(desired, live, { ...(this.deps.prune !== undefined && { prune: this.deps.prune }) });
     this.lastPlan = planned;
-    const newRevision = revision.ref.sha !== this.#lastAppliedSha;
+    const key = revisionKey(revision);
+    const newRevision = key !== this.#lastAppliedKey;
     if (planned.empty) {
       this.#failures = 0;
       if (newRevision) {
         await this.#record({ revision: rev, trigger, started, result: 'Succeeded', apps: [] });
         await this.#commitStatus(revision, 'success', 'in sync: nothing to change');
-        this.#lastAppliedSha = revision.ref.sha;
+        this.#lastAppliedKey = key;
         this.status.lastAppliedRevision = rev;
       }
+      this.#lastDriftReport = undefined;
       this.status.lastAttemptedRevision = rev;
       await this.#refreshStatus(desired, live, planned, new Map());
       this.ready = true;
@@ -207,9 +212,15 @@ export class Controller {
     }
     if (!newRevision && !desired.settings.selfHeal) {
       // Drift on the applied revision: report, do not touch (selfHeal is off).
-      rlog.warn({ apps: planned.apps.filter((a) => a.actions.length).map((a) => a.app) }, 'drift detected; selfHeal is off, reporting only');
+      const drifted = planned.apps.filter((a) => a.actions.length).map((a) => a.app);
       await this.#refreshStatus(desired, live, planned, new Map());
-      await this.#commitStatus(revision, 'failure', `drift: ${planned.apps.filter((a) => a.actions.length).map((a) => a.app).join(', ')} differ from the repo`, `berth/${env}/drift`);
+      const report = `drift: ${drifted.join(', ')} differ${drifted.length === 1 ? 's' : ''} from the repo`;
+      if (report !== this.#lastDriftReport) {
+        // Reported once per change of what drifted, not on every poll.
+        this.#lastDriftReport = report;
+        rlog.warn({ apps: drifted }, 'drift detected; selfHeal is off, reporting only');
+        await this.#commitStatus(revision, 'failure', report, `berth/${env}/drift`);
+      }
       this.ready = true;
       return;
     }
@@ -231,7 +242,8 @@ export class Controller {
     await this.#commitStatus(revision, report.result === 'Succeeded' ? 'success' : 'failure', description);
     if (report.result === 'Succeeded') {
       this.#failures = 0;
-      this.#lastAppliedSha = revision.ref.sha;
+      this.#lastAppliedKey = key;
+      this.#lastDriftReport = undefined;
       this.status.lastAppliedRevision = rev;
     } else if (report.result === 'Failed') {
       this.#failures++;
@@ -241,8 +253,6 @@ export class Controller {
     await this.#refreshStatus(desired, after, plan(desired, after), new Map(report.apps.map((a) => [a.app, a])));
     this.ready = true;
   }
-
-  #lastFailedRenderSha: string | undefined;
 
   async #record(r: { revision: string; trigger: Trigger; started: number; result: ReconcileResult; apps: AppOutcome[]; error?: string }): Promise<void> {
     const { env, clock, metrics, history } = this.deps;

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** One file of the config repo at one commit. `id` is its Git blob id (content-addressed). */
 export interface RepoFile {
   readonly path: string;
@@ -24,4 +26,12 @@ export interface Revision {
 export function formatRevision(ref: RevisionRef): string {
   if (!ref.sha) return ref.branch ? `${ref.branch}@worktree` : 'worktree';
   return `${ref.branch ?? 'detached'}@sha1:${ref.sha}`;
+}
+
+/** Identity of a revision: its commit, or for a plain directory a digest of its files' blob ids. */
+export function revisionKey(revision: Revision): string {
+  if (revision.ref.sha) return revision.ref.sha;
+  const hash = createHash('sha1');
+  for (const f of revision.files.values()) hash.update(`${f.path}\0${f.id}\n`);
+  return `tree:${hash.digest('hex')}`;
 }

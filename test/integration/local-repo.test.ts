@@ -32,6 +32,7 @@ describe('berth run on a local Git repository (real Docker, nginx)', () => {
       BERTH_ENV: repo.env,
       ...st.nginxEnv,
       BERTH_SECRET_DB_PASSWORD: 'it-secret',
+      BERTH_API_TOKEN: 'tok',
     };
   });
   after(async () => {
@@ -61,6 +62,29 @@ describe('berth run on a local Git repository (real Docker, nginx)', () => {
     assert.doesNotMatch(note, /pending/, 'the pending line is replaced, one line per context');
   });
 
+  it('drift (a container removed by hand) is reported, not healed, until the environment sets selfHeal', async (t) => {
+    if (!berth || !docker) return t.skip('controller not running');
+    const sync = () => fetch(`${berth!.api}/api/v1/sync`, { method: 'POST', headers: { authorization: 'Bearer tok' } });
+    const status = async () => (await fetch(`${berth!.api}/api/v1/status`)).json() as Promise<{ syncStatus: string; apps: { app: string; syncStatus: string; health: string }[] }>;
+    const sha = git(repo.dir, 'rev-parse', 'HEAD');
+    const [victim] = await docker.listContainers({ filters: { label: [`berth.env=${repo.env}`, 'berth.app=web'] } });
+    await docker.getContainer(victim!.Id).remove({ force: true });
+    await sync();
+    const drifted = await waitFor(async () => {
+      const s = await status();
+      return s.syncStatus === 'OutOfSync' ? s : undefined;
+    }, 10_000, 'OutOfSync');
+    assert.deepEqual(drifted.apps.find((a) => a.app === 'web'), { app: 'web', syncStatus: 'OutOfSync', health: 'Progressing', revision: `main@sha1:${sha}` });
+    assert.equal((await docker.listContainers({ filters: { label: [`berth.env=${repo.env}`, 'berth.app=web'] } })).length, 1, 'not healed: selfHeal is off');
+    const note = await waitFor(() => spawnSync('git', ['notes', '--ref', 'berth', 'show', sha], { cwd: repo.dir, encoding: 'utf8' }).stdout.match(/drift: web differs from the repo/), 10_000, 'drift note');
+    assert.ok(note);
+
+    writeFileSync(path.join(repo.dir, 'berth.yaml'), readFileSync(path.join(repo.dir, 'berth.yaml'), 'utf8').replace('{ branch: main }', '{ branch: main, selfHeal: true }'));
+    git(repo.dir, 'commit', '-qam', 'heal drift');
+    await waitFor(async () => (await status()).syncStatus === 'Synced', 20_000, 'healed and Synced');
+    assert.equal((await docker.listContainers({ filters: { label: [`berth.env=${repo.env}`, 'berth.app=web'] } })).length, 2);
+  });
+
   it('berth status and berth history read the controller, then the state dir when it is gone', async (t) => {
     if (!berth) return t.skip('controller not running');
     const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], { env: { ...process.env, ...env, NO_COLOR: '1' }, encoding: 'utf8', cwd: ROOT });
@@ -75,6 +99,6 @@ describe('berth run on a local Git repository (real Docker, nginx)', () => {
     const offline = cli('status', '--server', 'http://127.0.0.1:1');
     assert.equal(offline.status, 0, offline.stderr);
     assert.match(offline.stdout, new RegExp(`${repo.env}  sync Synced  health Healthy`));
-    assert.match(cli('history', '--server', 'http://127.0.0.1:1').stdout, /#2 .* Succeeded/);
+    assert.match(cli('history', '--server', 'http://127.0.0.1:1').stdout, /#\d+ .* Succeeded/);
   });
 });
