@@ -8,6 +8,19 @@ import type { AppOutcome, ApplyDeps, ApplyReport, Phase, ReconcileResult } from 
 
 class RolledBack extends Error {}
 
+/** Drain time for an app leaving the repo (its route.drainSeconds is gone with it). */
+const PRUNE_DRAIN_MS = 2000;
+
+/** The stop grace period a container was created with (from its berth.spec label), default 10 s. */
+function graceOf(c: LiveContainer): number {
+  try {
+    const grace = (JSON.parse(c.spec) as { stopGracePeriodSeconds?: unknown }).stopGracePeriodSeconds;
+    return typeof grace === 'number' ? grace : 10;
+  } catch {
+    return 10;
+  }
+}
+
 /** Shared state of one apply: the proxy model and the revision label. */
 class ApplyRun {
   readonly routes = new Map<string, ProxyRoute>();
@@ -120,11 +133,13 @@ async function convergeApp(run: ApplyRun, appPlan: AppPlan, done: string[]): Pro
   if (!app) {
     // Pruned: out of the proxy first, then drain, then stop.
     const hadRoute = run.routes.delete(appPlan.app);
-    if (hadRoute && (await run.syncProxy())) done.push('route removed');
-    if (hadRoute) await run.deps.clock.sleep(2000);
+    if (hadRoute && (await run.syncProxy())) {
+      done.push('route removed');
+      await run.deps.clock.sleep(PRUNE_DRAIN_MS);
+    }
     for (const c of appPlan.live) {
       run.event(appPlan.app, 'remove', `removing ${c.name}`);
-      await runtime.stop(c.id, 10);
+      await runtime.stop(c.id, graceOf(c));
       await runtime.remove(c.id);
     }
     done.push(`removed ${appPlan.live.length}`);
@@ -149,8 +164,9 @@ async function convergeApp(run: ApplyRun, appPlan: AppPlan, done: string[]): Pro
   let ready = appPlan.live.filter((c) => c.state === 'running' && c.specHash === app.specHash);
   let old = appPlan.live.filter((c) => c.state === 'running' && c.specHash !== app.specHash).sort((a, b) => a.replica - b.replica);
 
-  // Replicas of the new spec that never passed a gate (berth was killed mid-apply) are gated now.
-  for (const c of ready.filter((c) => target && !inUpstream.has(c.id))) {
+  // Replicas of the new spec that may never have passed a gate (berth was killed mid-apply) are
+  // gated now: routed ones missing from the upstream, and all of an app without a route.
+  for (const c of ready.filter((c) => !target || !inUpstream.has(c.id))) {
     const gate = await waitHealthy(app.spec.healthCheck, c, runtime, run.deps.clock);
     if (!gate.healthy) {
       await runtime.remove(c.id);
@@ -185,7 +201,7 @@ async function convergeApp(run: ApplyRun, appPlan: AppPlan, done: string[]): Pro
 
   const rollback = async (reason: string): Promise<never> => {
     run.event(app.name, 'rolled-back', `health gate failed: ${reason}; rolling back`);
-    for (const c of started) await runtime.remove(c.id);
+    // Old replicas first (restarted and gated), then nginx back to them, then the new ones go.
     const restored: LiveContainer[] = [];
     for (const c of stoppedOld) {
       const again = await runtime.start(c.id);
@@ -194,14 +210,14 @@ async function convergeApp(run: ApplyRun, appPlan: AppPlan, done: string[]): Pro
     }
     run.setServers(app, [...ready, ...old, ...restored]);
     await run.syncProxy();
+    for (const c of started) await runtime.remove(c.id);
     throw new RolledBack(`new version failed its health check and was rolled back (previous containers keep serving): ${reason}`);
   };
 
-  /** Takes containers out of the upstream (one reload), waits for in-flight requests, stops them. */
-  const takeOut = async (out: LiveContainer[], keep: LiveContainer[]): Promise<void> => {
+  /** Replicas already out of the upstream: wait for their in-flight requests, then stop (not remove) them. */
+  const retire = async (out: LiveContainer[]): Promise<void> => {
     if (out.length === 0) return;
-    run.setServers(app, keep);
-    if (await run.syncProxy()) {
+    if (drainMs > 0) {
       run.event(app.name, 'drain', `draining ${out.length} for ${drainMs / 1000}s`);
       await run.deps.clock.sleep(drainMs);
     }
@@ -210,6 +226,14 @@ async function convergeApp(run: ApplyRun, appPlan: AppPlan, done: string[]): Pro
       await runtime.stop(c.id, grace);
       stoppedOld.push(c);
     }
+  };
+
+  /** Takes containers out of the upstream (one reload), then retires them. */
+  const takeOut = async (out: LiveContainer[], keep: LiveContainer[]): Promise<void> => {
+    if (out.length === 0) return;
+    run.setServers(app, keep);
+    await run.syncProxy();
+    await retire(out);
   };
 
   const switchTo = async (serving: LiveContainer[], weights?: Map<string, number>): Promise<void> => {
@@ -257,16 +281,8 @@ async function convergeApp(run: ApplyRun, appPlan: AppPlan, done: string[]): Pro
     }
     if (ready.length + fresh.length < want) fresh.push(...(await startBatch(want - ready.length - fresh.length)));
     await switchTo([...ready, ...fresh]);
-    const out = old;
+    await retire(old);
     old = [];
-    if (out.length) {
-      run.event(app.name, 'drain', `draining ${out.length} old for ${drainMs / 1000}s`);
-      await run.deps.clock.sleep(drainMs);
-      for (const c of out) {
-        await runtime.stop(c.id, grace);
-        stoppedOld.push(c);
-      }
-    }
   } else {
     // rolling: never more than want + maxSurge running, never fewer than want - maxUnavailable serving.
     while (ready.length + fresh.length < want || old.length > 0) {
@@ -288,15 +304,7 @@ async function convergeApp(run: ApplyRun, appPlan: AppPlan, done: string[]): Pro
       const excess = Math.max(0, ready.length + fresh.length + old.length - want);
       const out = old.splice(0, Math.min(excess, old.length));
       await switchTo([...ready, ...fresh, ...old]);
-      if (out.length) {
-        run.event(app.name, 'drain', `draining ${out.length} old for ${drainMs / 1000}s`);
-        await run.deps.clock.sleep(drainMs);
-        for (const c of out) {
-          run.event(app.name, 'stop', `stopping ${c.name}`);
-          await runtime.stop(c.id, grace);
-          stoppedOld.push(c);
-        }
-      }
+      await retire(out);
     }
   }
   // Success: the old containers were only stopped so a rollback could restart them.
