@@ -211,6 +211,7 @@ export function renderEnvironment(revision: Revision, environment: string, optio
     problems.push(...result.problems);
     for (const name of result.unresolved) unresolved.add(name);
     if (result.app) apps.push(result.app);
+    else invalidApps.add(draft.name);
   }
 
   const locator: Locator = (app, pointer, key) => locateField(drafts.get(app)!, pointer, key);

@@ -145,6 +145,13 @@ describe('render: rules', () => {
     assert.deepEqual(result.problems.map((p) => `${p.file}:${p.code}`), ['apps/web.yaml:unknown-field']);
   });
 
+  it('an app dropped for a missing secret value does not cascade either', () => {
+    const files = { 'berth.yaml': REPO_YAML, 'apps/api.yaml': appYaml('api', '  env: { PW: { secretRef: db-password } }\n'), 'apps/web.yaml': appYaml('web', '  dependsOn: [api]\n') };
+    const result = renderEnvironment(memoryRevision(files), 'production', { secrets: envSecretSource({}) });
+    assert.ok(!result.ok);
+    assert.deepEqual(result.problems.map((p) => p.code), ['secret-missing']);
+  });
+
   it('fills defaults so the desired state is explicit', () => {
     const result = renderEnvironment(memoryRevision({ 'berth.yaml': REPO_YAML, 'apps/a.yaml': appYaml('a', '  healthCheck: { http: { port: 8080 } }\n') }), 'staging', { secrets: envSecretSource({}) });
     assert.ok(result.ok);
