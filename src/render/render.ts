@@ -8,7 +8,7 @@ import { applyJsonPatch, applyMergePatch } from './json-patch.js';
 import { joinPointer, splitPointer, type ParsedDoc, type Position } from './parse.js';
 import { compareProblems, type Problem } from './problems.js';
 import { validateValue } from './schema.js';
-import { SecretValue, type SecretSource } from './secrets.js';
+import { secretEnvName, SecretValue, type SecretSource } from './secrets.js';
 import type { DesiredApp, DesiredState, EnvironmentConfig, EnvValue, PluginConfig, RenderedSpec, RepositoryConfig } from './types.js';
 
 export interface RenderOptions {
@@ -309,7 +309,7 @@ function resolveApp(draft: AppDraft, secrets: SecretContext, unresolved: Set<str
       const value = secrets.source.get(v.secretRef);
       if (value === undefined) {
         if (!secrets.allowUnresolved) {
-          missing(pointer, `secret "${v.secretRef}" (env ${key}) has no value; provide it in ${secrets.source.describe()}`);
+          missing(pointer, `secret "${v.secretRef}" (env ${key}) has no value; set ${secretEnvName(v.secretRef)} or add "${v.secretRef}" to a --secrets-file (looked in ${secrets.source.describe()})`);
           ok = false;
           continue;
         }

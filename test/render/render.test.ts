@@ -66,7 +66,7 @@ describe('render: rules', () => {
     {
       name: 'secret declared but without a value is an error when plan/apply need it',
       files: { 'berth.yaml': REPO_YAML, 'apps/api.yaml': appYaml('api', '  env:\n    DB: { secretRef: db-password }\n') },
-      code: 'secret-missing', file: 'apps/api.yaml', line: 8, message: /secret "db-password" \(env DB\) has no value; provide it in environment variables/,
+      code: 'secret-missing', file: 'apps/api.yaml', line: 8, message: /secret "db-password" \(env DB\) has no value; set BERTH_SECRET_DB_PASSWORD or add "db-password" to a --secrets-file/,
     },
     {
       name: 'unknown environment suggests the closest name',
