@@ -47,6 +47,13 @@ describe('apply against real Docker and nginx', () => {
     assert.deepEqual(await get(nginx.port, 'api.example.test'), { status: 200, body: 'api 1.0\n' });
     assert.deepEqual(await get(nginx.port, 'web.example.test'), { status: 200, body: 'web 1.0\n' });
     assert.deepEqual(await get(nginx.port, 'web.example.test', '/docs/'), { status: 200, body: 'docs\n' });
+    // Resources, init and restart policy reach Docker.
+    const apiInfo = await docker.getContainer(containers.find((c) => c.app === 'api')!.id).inspect();
+    assert.equal(apiInfo.HostConfig.NanoCpus, 500_000_000);
+    assert.equal(apiInfo.HostConfig.Memory, 64 * 1024 * 1024);
+    assert.equal(apiInfo.HostConfig.Init, true);
+    assert.equal(apiInfo.HostConfig.RestartPolicy?.Name, 'unless-stopped');
+    assert.ok(apiInfo.Config.Env.includes('DB_PASSWORD=it-secret'), 'the secret reaches the container');
     // Live state is self-describing: labels carry env, app, revision, hash and replica.
     const api = containers.find((c) => c.app === 'api')!;
     assert.equal(api.specHash, (await h.render()).apps.find((a) => a.name === 'api')!.specHash);
@@ -141,5 +148,20 @@ describe('apply against real Docker and nginx', () => {
     assert.doesNotMatch(readFileSync(h.proxy.file(repo.env), 'utf8'), /location \/docs/);
     assert.equal((await get(nginx.port, 'web.example.test', '/docs/')).body.startsWith('docs'), false);
     assert.deepEqual(await get(nginx.port, 'web.example.test'), { status: 200, body: 'web 1.0\n' });
+  });
+
+  it('an image that cannot be pulled fails only its app, with a message that says what to do', async (t) => {
+    if (!docker || !nginx) return t.skip('no docker/nginx');
+    const before = await ids();
+    // A registry on 127.0.0.1:1 refuses connections: the pull fails without leaving the machine.
+    writeFileSync(path.join(repo.dir, 'apps/ghost.yaml'), 'apiVersion: berth/v1\nkind: App\nmetadata: { name: ghost }\nspec:\n  image: 127.0.0.1:1/berth/ghost:1.0\n');
+    const report = await h.apply();
+    const ghost = report.apps.find((a) => a.app === 'ghost')!;
+    assert.equal(ghost.result, 'Failed');
+    assert.match(ghost.error ?? '', /127\.0\.0\.1:1\/berth\/ghost:1\.0/);
+    assert.match(ghost.error ?? '', /check the image name and registry access|image not found|Docker failed to pull/);
+    assert.deepEqual(await ids(), before, 'nothing else changed');
+    const { unlinkSync } = await import('node:fs');
+    unlinkSync(path.join(repo.dir, 'apps/ghost.yaml'));
   });
 });
