@@ -43,7 +43,7 @@ function argv(line: string, flag: string): string[] {
   }
 }
 
-export function createDrivers(opts: DriverOptions): { runtime: DockerDriver; proxy: NginxDriver } {
+export function createDrivers(opts: DriverOptions, onWarning: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`)): { runtime: DockerDriver; proxy: NginxDriver } {
   return {
     runtime: new DockerDriver({ host: opts.dockerHost ?? process.env.DOCKER_HOST, hostIp: opts.hostIp }),
     proxy: new NginxDriver({
@@ -52,6 +52,7 @@ export function createDrivers(opts: DriverOptions): { runtime: DockerDriver; pro
       testCmd: argv(opts.nginxTestCmd, '--nginx-test-cmd'),
       reloadCmd: argv(opts.nginxReloadCmd, '--nginx-reload-cmd'),
       minReloadIntervalMs: 1000,
+      onWarning,
     }),
   };
 }

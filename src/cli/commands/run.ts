@@ -36,7 +36,7 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
   const stops: Stop[] = [];
   try {
     const source = await openCliSource(opts);
-    const { runtime, proxy } = createDrivers(opts);
+    const { runtime, proxy } = createDrivers(opts, (message) => log.warn({ detail: message }, 'nginx reload not confirmed'));
     const history = new HistoryStore(opts.stateDir, env);
     const metrics = new Metrics();
     const controller = new Controller({

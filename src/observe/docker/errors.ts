@@ -21,7 +21,8 @@ interface RawDockerError {
 /** Sorts a raw dockerode error into a berth error that says what to do. */
 export function translateDockerError(err: unknown, action: string, context: ErrorContext & { host?: string }): DockerError {
   const e = (err ?? {}) as RawDockerError;
-  const detail = e.json?.message ?? e.reason ?? e.message ?? String(err);
+  // dockerode puts the daemon's own words in json.message, or after "(HTTP code N) reason - ".
+  const detail = (e.json?.message ?? e.message?.replace(/^\(HTTP code \d+\) [^-]*- /, '') ?? e.reason ?? String(err)).trim();
   const where = context.app ? ` for app "${context.app}"` : '';
   if (e.code === 'ECONNREFUSED' || e.code === 'ENOENT' || e.code === 'EACCES') {
     return new DockerError(`cannot reach Docker at ${context.host ?? 'the default socket'} (${e.code}) while trying to ${action}; is dockerd running? set --docker-host or DOCKER_HOST`, context, err, true, 'E_DOCKER_UNAVAILABLE');
