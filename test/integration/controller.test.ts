@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import type { EnvStatus, ReconcileRecord } from '../../src/report/history.js';
 import { stage, type copyExampleRepo, type Stage } from '../support/env.js';
-import { seedRepo, startGitServer, type GitServer } from '../support/git-server.js';
+import { gitCmd, seedRepo, startGitServer, type GitServer } from '../support/git-server.js';
 import { freePort, get, type TestNginx } from '../support/nginx.js';
 import { pushWebhook, startBerthRun, waitFor, type RunningBerth } from '../support/run.js';
 
@@ -137,13 +137,21 @@ describe('berth run: GitOps controller (real git server, Docker, nginx)', () => 
   it('twenty pushes in quick succession lead to at most two reconciles, ending on the newest commit', async (t) => {
     if (!berth || !nginx) return t.skip('controller not running');
     const before = (await history()).length;
-    let last = '';
+    // Commits first (local), then the burst: 20 pushes, each followed by its signed webhook.
+    const shas: string[] = [];
     for (let i = 1; i <= 20; i++) {
-      edit('apps/api.yaml', /APP_VERSION: "[^"]+"/.exec(readFileSync(path.join(work.work, 'apps/api.yaml'), 'utf8'))![0], `APP_VERSION: "burst-${i}"`);
-      last = await work.push(`burst ${i}`);
-      const res = await pushWebhook(berth.api, 'main', last, SECRET);
+      const file = path.join(work.work, 'apps/api.yaml');
+      writeFileSync(file, readFileSync(file, 'utf8').replace(/APP_VERSION: "[^"]+"/, `APP_VERSION: "burst-${i}"`));
+      shas.push(await work.commit(`burst ${i}`));
+    }
+    const t0 = Date.now();
+    for (const sha of shas) {
+      await gitCmd(work.work, 'push', '-q', 'origin', `${sha}:refs/heads/main`);
+      const res = await pushWebhook(berth.api, 'main', sha, SECRET);
       assert.equal(res.status, 202);
     }
+    t.diagnostic(`20 pushes + webhooks in ${Date.now() - t0} ms`);
+    const last = shas[shas.length - 1]!;
     await until(async () => (await get(nginx!.port, 'api.example.test')).body === 'api burst-20\n', 30_000, 'api burst-20 through nginx');
     await until(async () => (await status()).lastAppliedRevision?.endsWith(last), 10_000, 'newest commit applied');
     await new Promise((r) => setTimeout(r, 500));
