@@ -141,7 +141,8 @@ describe('berth run: GitOps controller (real git server, Docker, nginx)', () => 
     const shas: string[] = [];
     for (let i = 1; i <= 20; i++) {
       const file = path.join(work.work, 'apps/api.yaml');
-      writeFileSync(file, readFileSync(file, 'utf8').replace(/APP_VERSION: "[^"]+"/, `APP_VERSION: "burst-${i}"`));
+      // A 5 s drain keeps the first reconcile busy well past the burst, even on a slow machine.
+      writeFileSync(file, readFileSync(file, 'utf8').replace(/APP_VERSION: "[^"]+"/, `APP_VERSION: "burst-${i}"`).replace('route: { host: api.example.test, path: / }', 'route: { host: api.example.test, path: /, drainSeconds: 5 }'));
       shas.push(await work.commit(`burst ${i}`));
     }
     const t0 = Date.now();
