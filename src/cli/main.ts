@@ -7,11 +7,9 @@ import { planCommand } from './commands/plan.js';
 import { renderCommand } from './commands/render.js';
 import { validateCommand } from './commands/validate.js';
 import type { GlobalOptions } from './context.js';
-import { addDriverOptions, defaultStateDir, type DriverOptions } from './drivers.js';
+import { addDriverOptions, defaultStateDir } from './drivers.js';
 import { historyCommand, runCommand, statusCommand, type RunOptions } from './commands/run.js';
 import { consoleOut, paint, type Out } from './output.js';
-
-type Action = (opts: GlobalOptions & DriverOptions, out: Out) => Promise<number>;
 
 /** Builds the `berth` command tree. Each action's exit code lands in `exit.code`. */
 export function buildProgram(out: Out, exit: { code: number }): Command {
@@ -24,7 +22,7 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
 
   const global = (cmd: Command): Command =>
     cmd
-      .addOption(new Option('--repo <dir>', 'config repo directory').env('BERTH_REPO').default('.'))
+      .addOption(new Option('--repo <dir|url>', 'config repo: a directory, a local Git repository or an HTTP(S) Git URL').env('BERTH_REPO').default('.'))
       .addOption(new Option('--env <env>', 'environment (from berth.yaml)').env('BERTH_ENV'))
       .addOption(new Option('--output <format>', 'output format').choices(['text', 'json', 'yaml']).env('BERTH_OUTPUT').default('text'))
       .addOption(new Option('--secrets-file <file>', 'YAML/JSON file of secret name: value (also read: BERTH_SECRET_<NAME> variables)').env('BERTH_SECRETS_FILE'))
@@ -34,9 +32,11 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
       .addOption(new Option('--git-token <token>', 'token for HTTP(S) Git remotes (never logged)').env('BERTH_GIT_TOKEN'))
       .addOption(new Option('--git-username <name>', 'username sent with --git-token').env('BERTH_GIT_USERNAME'));
 
-  const run = (action: Action) => async (_: unknown, cmd: Command) => {
-    exit.code = await action(cmd.opts<GlobalOptions & DriverOptions>(), out);
-  };
+  const run =
+    <O extends GlobalOptions>(action: (opts: O, out: Out) => Promise<number>) =>
+    async (_: unknown, cmd: Command): Promise<void> => {
+      exit.code = await action(cmd.opts<O>(), out);
+    };
 
   global(program.command('validate'))
     .description('render every environment (or --env) and print every problem as file:line:col  message; exit 1 on any')
@@ -59,22 +59,16 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
     .addOption(new Option('--api-token <token>', 'bearer token for mutating API endpoints').env('BERTH_API_TOKEN'))
     .addOption(new Option('--resync-cron <expr>', 'cron expression for periodic full resyncs').env('BERTH_RESYNC_CRON'))
     .addOption(new Option('--resync-timezone <tz>', 'timezone of --resync-cron (IANA name)').env('BERTH_RESYNC_TIMEZONE'))
-    .action(async (_: unknown, cmd: Command) => {
-      exit.code = await runCommand(cmd.opts<RunOptions>(), out);
-    });
+    .action(run<RunOptions>(runCommand));
   global(program.command('status'))
     .description('sync status and health per app (from a running controller, else the state dir)')
     .addOption(new Option('--server <url>', 'controller API').env('BERTH_SERVER').default('http://127.0.0.1:7654'))
-    .action(async (_: unknown, cmd: Command) => {
-      exit.code = await statusCommand(cmd.opts(), out);
-    });
+    .action(run(statusCommand));
   global(program.command('history'))
     .description('recorded reconciles, newest first (from a running controller, else the state dir)')
     .addOption(new Option('--server <url>', 'controller API').env('BERTH_SERVER').default('http://127.0.0.1:7654'))
     .addOption(new Option('--limit <n>', 'how many').default('20'))
-    .action(async (_: unknown, cmd: Command) => {
-      exit.code = await historyCommand(cmd.opts(), out);
-    });
+    .action(run(historyCommand));
   return program;
 }
 
