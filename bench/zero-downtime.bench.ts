@@ -1,6 +1,7 @@
 // Zero-downtime benchmark: steady load through nginx (127.0.0.1 only) while berth rolls a
 // 3-replica app to a new image. Bounded: at most 60 s of load.
 //   npm run bench -- zero-downtime
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -62,6 +63,10 @@ for (const strategy of STRATEGIES) {
   } finally {
     const rows = await docker.listContainers({ all: true, filters: { label: [`berth.env=${env}`] } });
     await Promise.all(rows.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+    // The next strategy reuses the host name: this environment's server block must go too.
+    rmSync(proxy.file(env), { force: true });
+    execFileSync(nginx.reloadCmd[0]!, nginx.reloadCmd.slice(1));
+    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 nginx.stop();
