@@ -11,7 +11,6 @@ export type ErrorCode =
   | 'E_IMAGE'
   | 'E_NGINX_CONFIG'
   | 'E_NGINX_COMMAND'
-  | 'E_HEALTH'
   | 'E_LOCKED'
   | 'E_USAGE'
   | 'E_GIT';
@@ -50,9 +49,4 @@ export class SourceError extends BerthError {
   constructor(message: string, context: ErrorContext = {}, cause?: unknown) {
     super('E_SOURCE', message, context, cause);
   }
-}
-
-/** True when `err` is a BerthError with the given code. */
-export function hasCode(err: unknown, code: ErrorCode): err is BerthError {
-  return err instanceof BerthError && err.code === code;
 }

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { splitArgs } from '../../src/util/argv.js';
 import { cpuToNano, memoryToBytes, parseDuration } from '../../src/util/units.js';
 import { didYouMean } from '../../src/util/suggest.js';
+import { redactUrl } from '../../src/source/git.js';
 
 describe('utilities', () => {
   it('splits command lines without a shell', () => {
@@ -23,6 +24,12 @@ describe('utilities', () => {
     assert.equal(parseDuration('500ms'), 500);
     assert.throws(() => parseDuration('5 minutes'), /invalid duration/);
   });
+  it('strips credentials from Git URLs before they are shown anywhere', () => {
+    assert.equal(redactUrl('https://ci:s3cr3t@git.example.com/ops/deploy.git'), 'https://git.example.com/ops/deploy.git');
+    assert.equal(redactUrl('https://token@git.example.com/x.git'), 'https://git.example.com/x.git');
+    assert.equal(redactUrl('http://127.0.0.1:8080/deploy.git'), 'http://127.0.0.1:8080/deploy.git');
+  });
+
   it('suggests close names, transpositions included', () => {
     assert.equal(didYouMean('replcas', ['replicas', 'image']), 'replicas');
     assert.equal(didYouMean('wbe', ['web', 'api']), 'web');
