@@ -180,7 +180,7 @@ export class Controller {
       this.ready = true;
       return;
     }
-    const desired = { ...rendered.state, revision: revision.ref };
+    const desired = rendered.state;
     this.lastDesired = desired;
     let live: LiveState;
     try {
