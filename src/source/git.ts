@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import git from 'isomorphic-git';
+import git, { type CommitObject } from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import { BerthError } from '../errors.js';
 import type { RepoFile, Revision } from './types.js';
@@ -113,44 +113,41 @@ export class GitSource {
     try {
       await mkdir(this.#dir, { recursive: true });
       const exists = fs.existsSync(path.join(this.#gitdir, 'config'));
+      // location is the redacted URL: credentials reach the server only through onAuth.
       if (!exists) {
         await git.init({ fs, dir: this.#dir, gitdir: this.#gitdir });
-        await git.addRemote({ fs, dir: this.#dir, gitdir: this.#gitdir, remote: 'origin', url: this.#urlForGit() });
+        await git.addRemote({ fs, dir: this.#dir, gitdir: this.#gitdir, remote: 'origin', url: this.location });
       }
       // HEAD: the remote's default branch; remembered because a fresh clone has no local HEAD to resolve.
-      const result = await git.fetch({ ...base, url: this.#urlForGit(), remote: 'origin', ...(branch !== 'HEAD' && { ref: branch }), singleBranch: true, depth: 1, tags: false, prune: false });
+      const result = await git.fetch({ ...base, url: this.location, remote: 'origin', ...(branch !== 'HEAD' && { ref: branch }), singleBranch: true, depth: 1, tags: false, prune: false });
       if (branch === 'HEAD' && result.fetchHead) this.#remoteHead = result.fetchHead;
     } catch (err) {
       throw this.#wrap(err, `fetching branch ${branch}`, { branch });
     }
   }
 
-  /** The URL handed to isomorphic-git: credentials go through onAuth, never the URL. */
-  #urlForGit(): string {
-    return this.location;
-  }
-
-  /** Resolves a branch, tag or (abbreviated) sha to a commit id. */
-  async resolve(ref: string): Promise<{ sha: string; branch?: string }> {
-    if (this.#remote && ref === 'HEAD' && this.#remoteHead) return { sha: this.#remoteHead };
+  /** Resolves a branch, tag (annotated ones peeled) or (abbreviated) sha to its commit, read once. */
+  async #resolveCommit(ref: string): Promise<{ sha: string; branch?: string; commit: CommitObject }> {
+    const readCommit = async (oid: string) => (await git.readCommit({ fs, gitdir: this.#gitdir, oid, cache: this.#cache })).commit;
+    if (this.#remote && ref === 'HEAD' && this.#remoteHead) return { sha: this.#remoteHead, commit: await readCommit(this.#remoteHead) };
     const candidates = this.#remote ? [`refs/remotes/origin/${ref}`, `refs/tags/${ref}`, ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`, `refs/remotes/origin/${ref}`, ref];
     for (const candidate of candidates) {
       try {
-        const sha = await git.resolveRef({ fs, gitdir: this.#gitdir, ref: candidate });
-        const commit = await git.readCommit({ fs, gitdir: this.#gitdir, oid: sha, cache: this.#cache }).catch(() => undefined);
-        // annotated tag: peel to its commit
+        const oid = await git.resolveRef({ fs, gitdir: this.#gitdir, ref: candidate });
+        const commit = await readCommit(oid).catch(() => undefined);
         if (!commit) {
-          const tag = await git.readTag({ fs, gitdir: this.#gitdir, oid: sha });
-          return { sha: tag.tag.object };
+          const sha = (await git.readTag({ fs, gitdir: this.#gitdir, oid })).tag.object;
+          return { sha, commit: await readCommit(sha) };
         }
-        return { sha, ...(candidate.includes('heads/') || candidate.includes('remotes/') ? { branch: ref } : {}) };
+        return { sha: oid, commit, ...(candidate.includes('heads/') || candidate.includes('remotes/') ? { branch: ref } : {}) };
       } catch {
         // try the next form
       }
     }
     if (/^[0-9a-f]{4,40}$/.test(ref)) {
       try {
-        return { sha: await git.expandOid({ fs, gitdir: this.#gitdir, oid: ref, cache: this.#cache }) };
+        const sha = await git.expandOid({ fs, gitdir: this.#gitdir, oid: ref, cache: this.#cache });
+        return { sha, commit: await readCommit(sha) };
       } catch {
         // fall through
       }
@@ -160,9 +157,8 @@ export class GitSource {
 
   /** The config files of commit `ref` (branch, tag or sha), read from Git objects. */
   async read(ref: string): Promise<Revision> {
-    const { sha, branch } = await this.resolve(ref);
+    const { sha, branch, commit } = await this.#resolveCommit(ref);
     try {
-      const { commit } = await git.readCommit({ fs, gitdir: this.#gitdir, oid: sha, cache: this.#cache });
       const entries: { path: string; oid: string }[] = [];
       const walkTree = async (oid: string, prefix: string): Promise<void> => {
         const { tree } = await git.readTree({ fs, gitdir: this.#gitdir, oid, cache: this.#cache });

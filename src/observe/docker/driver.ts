@@ -43,11 +43,17 @@ export class DockerDriver implements RuntimeDriver {
     this.#hostIp = options.hostIp ?? '127.0.0.1';
   }
 
-  async #call<T>(action: string, context: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one Docker call; a raw error becomes a DockerError saying what berth was doing. `expected`
+   * maps status codes that are not failures here (404 gone, 304 already so) to the value to return.
+   */
+  async #call<T>(action: string, context: Record<string, unknown>, fn: () => Promise<T>, expected: Partial<Record<number, T>> = {}): Promise<T> {
     try {
       return await fn();
     } catch (err) {
       if (err instanceof DockerError) throw err;
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status !== undefined && status in expected) return expected[status] as T;
       throw translateDockerError(err, action, { ...context, host: this.#host });
     }
   }
@@ -74,37 +80,27 @@ export class DockerDriver implements RuntimeDriver {
   }
 
   async inspect(id: string): Promise<LiveContainer | undefined> {
-    try {
-      const info = await this.#docker.getContainer(id).inspect();
-      const ports: PublishedPort[] = [];
-      for (const [key, bindings] of Object.entries(info.NetworkSettings.Ports ?? {})) {
-        const [port, proto] = key.split('/');
-        for (const b of bindings ?? []) ports.push({ containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp', hostIp: b.HostIp, hostPort: Number(b.HostPort) });
-      }
-      return {
-        id: info.Id,
-        name: info.Name.replace(/^\//, ''),
-        ...fromLabels(info.Config.Labels ?? {}),
-        image: info.Config.Image,
-        state: toState(info.State.Status),
-        status: info.State.Status,
-        ports,
-        created: Math.floor(Date.parse(info.Created) / 1000),
-      };
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-      throw translateDockerError(err, 'inspect a container', { container: id, host: this.#host });
+    const info = await this.#call('inspect a container', { container: id }, () => this.#docker.getContainer(id).inspect() as Promise<Docker.ContainerInspectInfo | undefined>, { 404: undefined });
+    if (!info) return undefined;
+    const ports: PublishedPort[] = [];
+    for (const [key, bindings] of Object.entries(info.NetworkSettings.Ports ?? {})) {
+      const [port, proto] = key.split('/');
+      for (const b of bindings ?? []) ports.push({ containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp', hostIp: b.HostIp, hostPort: Number(b.HostPort) });
     }
+    return {
+      id: info.Id,
+      name: info.Name.replace(/^\//, ''),
+      ...fromLabels(info.Config.Labels ?? {}),
+      image: info.Config.Image,
+      state: toState(info.State.Status),
+      status: info.State.Status,
+      ports,
+      created: Math.floor(Date.parse(info.Created) / 1000),
+    };
   }
 
   async hasImage(image: string): Promise<boolean> {
-    try {
-      await this.#docker.getImage(image).inspect();
-      return true;
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return false;
-      throw translateDockerError(err, 'inspect an image', { image, host: this.#host });
-    }
+    return this.#call('inspect an image', { image }, async () => (await this.#docker.getImage(image).inspect(), true), { 404: false });
   }
 
   async pull(image: string, onProgress?: (p: PullProgress) => void): Promise<void> {
@@ -171,35 +167,18 @@ export class DockerDriver implements RuntimeDriver {
   }
 
   async stop(id: string, graceSeconds: number): Promise<void> {
-    try {
-      await this.#docker.getContainer(id).stop({ t: graceSeconds });
-    } catch (err) {
-      const code = (err as { statusCode?: number }).statusCode;
-      if (code === 304 || code === 404) return; // already stopped or gone
-      throw translateDockerError(err, 'stop a container', { container: id, host: this.#host });
-    }
+    await this.#call('stop a container', { container: id }, () => this.#docker.getContainer(id).stop({ t: graceSeconds }) as Promise<void>, { 304: undefined, 404: undefined });
   }
 
   async start(id: string): Promise<LiveContainer> {
-    await this.#call('start a container', { container: id }, async () => {
-      try {
-        await this.#docker.getContainer(id).start();
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode !== 304) throw err; // 304: already running
-      }
-    });
+    await this.#call('start a container', { container: id }, () => this.#docker.getContainer(id).start() as Promise<void>, { 304: undefined });
     const live = await this.inspect(id);
     if (!live) throw new DockerError(`container ${id} vanished right after it started`, { container: id });
     return live;
   }
 
   async remove(id: string): Promise<void> {
-    try {
-      await this.#docker.getContainer(id).remove({ force: true, v: false });
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return;
-      throw translateDockerError(err, 'remove a container', { container: id, host: this.#host });
-    }
+    await this.#call('remove a container', { container: id }, () => this.#docker.getContainer(id).remove({ force: true, v: false }) as Promise<void>, { 404: undefined });
   }
 
   async exec(id: string, command: string[], timeoutMs: number): Promise<ExecResult> {
@@ -226,12 +205,7 @@ export class DockerDriver implements RuntimeDriver {
   }
 
   async runtimeState(id: string): Promise<{ state: ContainerState; restartCount: number; exitCode: number; error: string } | undefined> {
-    try {
-      const info = await this.#docker.getContainer(id).inspect();
-      return { state: toState(info.State.Status), restartCount: info.RestartCount, exitCode: info.State.ExitCode, error: info.State.Error };
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-      throw translateDockerError(err, 'inspect a container', { container: id, host: this.#host });
-    }
+    const info = await this.#call('inspect a container', { container: id }, () => this.#docker.getContainer(id).inspect() as Promise<Docker.ContainerInspectInfo | undefined>, { 404: undefined });
+    return info && { state: toState(info.State.Status), restartCount: info.RestartCount, exitCode: info.State.ExitCode, error: info.State.Error };
   }
 }
