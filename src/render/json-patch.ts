@@ -1,4 +1,5 @@
 import { applyPatch, type Operation } from 'rfc6902';
+import { splitPointer, valueAt } from './parse.js';
 
 const POINTER = /^(\/([^~]|~[01])*)*$/;
 
@@ -6,7 +7,7 @@ export type PatchResult = { ok: true; value: unknown } | { ok: false; index: num
 
 /** Why `pointer` cannot be resolved in `doc` (for `add`, the last segment may be new). */
 function explainMissing(doc: unknown, pointer: string, forAdd: boolean): string {
-  const parts = pointer === '' ? [] : pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const parts = splitPointer(pointer);
   let cur = doc;
   for (const [i, part] of parts.entries()) {
     const here = '/' + parts.slice(0, i + 1).join('/');
@@ -88,7 +89,7 @@ export function applyMergePatch(target: unknown, patch: unknown): unknown {
 
 /** An array segment along `pointer` that is not a canonical index (digits, no leading zero; "-" last, for add). */
 function malformedIndex(doc: unknown, pointer: string, forAdd: boolean): string | undefined {
-  const parts = pointer === '' ? [] : pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const parts = splitPointer(pointer);
   let cur = doc;
   for (const [i, part] of parts.entries()) {
     if (Array.isArray(cur)) {
@@ -100,16 +101,6 @@ function malformedIndex(doc: unknown, pointer: string, forAdd: boolean): string 
     else return undefined;
   }
   return undefined;
-}
-
-function valueAt(doc: unknown, pointer: string): unknown {
-  let cur = doc;
-  for (const raw of pointer === '' ? [] : pointer.slice(1).split('/')) {
-    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (!cur || typeof cur !== 'object' || !Object.hasOwn(cur, part)) return undefined;
-    cur = (cur as Record<string, unknown>)[part];
-  }
-  return cur;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

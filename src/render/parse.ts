@@ -24,6 +24,16 @@ export function splitPointer(pointer: string): string[] {
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
+/** The value at a JSON pointer in plain JSON data, or undefined when the path does not exist. */
+export function valueAt(doc: unknown, pointer: string): unknown {
+  let cur = doc;
+  for (const part of splitPointer(pointer)) {
+    if (!cur || typeof cur !== 'object' || !Object.hasOwn(cur, part)) return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
 export function joinPointer(parts: readonly (string | number)[]): string {
   return parts.map((p) => '/' + String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
 }

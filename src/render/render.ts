@@ -5,7 +5,7 @@ import { didYouMean } from '../util/suggest.js';
 import { crossChecks, type Locator } from './checks.js';
 import { DocCache } from './doc-cache.js';
 import { applyJsonPatch, applyMergePatch } from './json-patch.js';
-import { joinPointer, splitPointer, type ParsedDoc, type Position } from './parse.js';
+import { joinPointer, valueAt, type ParsedDoc, type Position } from './parse.js';
 import { compareProblems, type Problem } from './problems.js';
 import { validateValue } from './schema.js';
 import { secretEnvName, SecretValue, type SecretSource } from './secrets.js';
@@ -189,8 +189,7 @@ export function renderEnvironment(revision: Revision, environment: string, optio
   const locateField = (draft: AppDraft, pointer: string, key = false): Pick<Problem, 'file' | 'line' | 'column'> => {
     // Newest overlay that wrote the field (or a parent of it) wins; else the app file.
     for (const { doc, overlay } of [...draft.overlays].reverse()) {
-      const parts = splitPointer(pointer);
-      if (overlay.merge && hasPath(overlay.merge, parts)) return { file: doc.file, ...doc.locate('/merge' + pointer, key) };
+      if (overlay.merge && valueAt(overlay.merge, pointer) !== undefined) return { file: doc.file, ...doc.locate('/merge' + pointer, key) };
       const idx = (overlay.patch ?? []).findIndex((op) => pointer === op.path || pointer.startsWith(op.path + '/'));
       if (idx >= 0) return { file: doc.file, ...doc.locate(`/patch/${idx}`) };
     }
@@ -260,15 +259,6 @@ function applyOverlay(draft: AppDraft, doc: ParsedDoc, overlay: OverlayDoc): Pro
   draft.value = value;
   draft.overlays.push({ doc, overlay });
   return [];
-}
-
-function hasPath(obj: unknown, parts: string[]): boolean {
-  let cur = obj;
-  for (const part of parts) {
-    if (!cur || typeof cur !== 'object' || !(part in cur)) return false;
-    cur = (cur as Record<string, unknown>)[part];
-  }
-  return true;
 }
 
 interface RawApp {
