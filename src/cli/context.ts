@@ -1,5 +1,7 @@
 import { UsageError } from '../errors.js';
-import { loadRepositoryConfig } from '../render/render.js';
+import { ValidationError } from '../render/problems.js';
+import { envBranch, renderEnvironment, type RenderOptions } from '../render/render.js';
+import type { DesiredState } from '../render/types.js';
 import { openSource, readRevision, type ConfigSource } from '../source/open.js';
 import type { Revision } from '../source/types.js';
 import { chainSecretSources, envSecretSource, fileSecretSource, type SecretSource } from '../render/secrets.js';
@@ -27,7 +29,7 @@ export async function openCliSource(opts: GlobalOptions): Promise<ConfigSource> 
 /** The revision a one-shot command reads: --ref, else the environment's branch (Git), else HEAD or the directory. */
 export async function cliRevision(opts: GlobalOptions, env?: string): Promise<Revision> {
   const source = await openCliSource(opts);
-  return readRevision(source, { ...(opts.ref && { ref: opts.ref }), ...(env && { env }), branchOf: (rev, e) => loadRepositoryConfig(rev).config?.environments[e]?.branch });
+  return readRevision(source, { ...(opts.ref && { ref: opts.ref }), ...(env && { env }), branchOf: (rev, e) => envBranch(rev, e) });
 }
 
 export function secretSourceFor(opts: Pick<GlobalOptions, 'secretsFile'>): SecretSource {
@@ -37,4 +39,13 @@ export function secretSourceFor(opts: Pick<GlobalOptions, 'secretsFile'>): Secre
 export function requireEnv(opts: Pick<GlobalOptions, 'env'>): string {
   if (!opts.env) throw new UsageError('--env ENV is required (or set BERTH_ENV)');
   return opts.env;
+}
+
+/** --env's desired state at the revision the options name; every problem thrown as one ValidationError. */
+export async function desiredStateFor(opts: GlobalOptions, unresolvedSecrets: RenderOptions['unresolvedSecrets'] = 'error'): Promise<DesiredState> {
+  const env = requireEnv(opts);
+  const revision = await cliRevision(opts, env);
+  const rendered = renderEnvironment(revision, env, { secrets: secretSourceFor(opts), unresolvedSecrets });
+  if (!rendered.ok) throw new ValidationError(rendered.problems, env);
+  return rendered.state;
 }

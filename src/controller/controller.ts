@@ -8,7 +8,7 @@ import { plan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 import { DocCache } from '../render/doc-cache.js';
 import { formatProblem } from '../render/problems.js';
-import { loadRepositoryConfig, renderEnvironment } from '../render/render.js';
+import { envBranch, renderEnvironment } from '../render/render.js';
 import type { SecretSource } from '../render/secrets.js';
 import type { DesiredState } from '../render/types.js';
 import { worstHealth, type AppStatus, type EnvStatus, type HistoryStore, type Trigger } from '../report/history.js';
@@ -121,14 +121,14 @@ export class Controller {
 
   /** The branch this environment follows, per berth.yaml of the last revision read (or HEAD at first). */
   async #branch(): Promise<string> {
-    const fromLast = this.#lastRevision && loadRepositoryConfig(this.#lastRevision, this.#cache).config?.environments[this.deps.env]?.branch;
+    const fromLast = this.#lastRevision && envBranch(this.#lastRevision, this.deps.env, this.#cache);
     if (fromLast) return fromLast;
     if (this.deps.source.kind === 'directory') return 'worktree';
     const head = await this.deps.source.read('HEAD').catch(async () => {
       await this.deps.source.fetch('HEAD');
       return this.deps.source.read('HEAD');
     });
-    const branch = loadRepositoryConfig(head, this.#cache).config?.environments[this.deps.env]?.branch;
+    const branch = envBranch(head, this.deps.env, this.#cache);
     if (!branch) throw new Error(`environment "${this.deps.env}" is not defined in berth.yaml on the default branch`);
     return branch;
   }

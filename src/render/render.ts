@@ -98,6 +98,11 @@ export function loadRepositoryConfig(revision: Revision, cache = new DocCache())
   return { config: { environments, secrets }, doc: checked.doc, problems: [] };
 }
 
+/** The branch `env` follows according to the revision's berth.yaml, if that names it. */
+export function envBranch(revision: Revision, env: string, cache?: DocCache): string | undefined {
+  return loadRepositoryConfig(revision, cache).config?.environments[env]?.branch;
+}
+
 /** Renders every environment (or the named ones) and returns all problems, deduplicated. */
 export function validateRepository(revision: Revision, options: RenderOptions & { environments?: string[] }): { environments: string[]; problems: Problem[] } {
   const cache = options.cache ?? new DocCache();

@@ -5,9 +5,7 @@ import { systemClock } from '../../observe/health.js';
 import { observe } from '../../observe/observe.js';
 import { formatPlan } from '../../plan/format.js';
 import { plan } from '../../plan/plan.js';
-import { ValidationError } from '../../render/problems.js';
-import { renderEnvironment } from '../../render/render.js';
-import { cliRevision, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
+import { desiredStateFor, type GlobalOptions } from '../context.js';
 import { createDrivers, type DriverOptions } from '../drivers.js';
 import { paint, type Out } from '../output.js';
 
@@ -15,15 +13,13 @@ const PHASE_STYLE: Partial<Record<ApplyEvent['phase'], 'green' | 'red' | 'yellow
 
 /** `berth apply --env ENV`: plan, then apply with live progress. Exit 0 Succeeded, 1 Failed, 3 RolledBack. */
 export async function applyCommand(opts: GlobalOptions & DriverOptions, out: Out): Promise<number> {
-  const env = requireEnv(opts);
-  const revision = await cliRevision(opts, env);
-  const rendered = renderEnvironment(revision, env, { secrets: secretSourceFor(opts) });
-  if (!rendered.ok) throw new ValidationError(rendered.problems, env);
+  const state = await desiredStateFor(opts);
+  const env = state.environment;
   const lock = await acquireLock(opts.stateDir, env);
   try {
     const { runtime, proxy } = createDrivers(opts);
     const live = await observe(env, runtime, proxy);
-    const planned = plan(rendered.state, live, { prune: opts.prune });
+    const planned = plan(state, live, { prune: opts.prune });
     if (planned.empty) {
       if (opts.output === 'json') out.print(JSON.stringify({ env, result: 'Succeeded', apps: [], changed: false }));
       else out.info(paint(out, 'green', `✔ ${env} is in sync; nothing to apply`));
@@ -31,7 +27,7 @@ export async function applyCommand(opts: GlobalOptions & DriverOptions, out: Out
     }
     if (opts.output !== 'json') out.info(formatPlan(planned, (style, text) => paint(out, style, text)) + '\n');
     const t0 = Date.now();
-    const report = await applyPlan(planned, rendered.state, live, {
+    const report = await applyPlan(planned, state, live, {
       runtime,
       proxy,
       clock: systemClock,
