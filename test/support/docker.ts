@@ -2,22 +2,17 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import Docker from 'dockerode';
+import { dockerOptions } from '../../src/observe/docker/driver.js';
 import { ROOT } from './repo.js';
 
 export const DEMO_IMAGES = ['berth-demo/httpd:1.0', 'berth-demo/httpd:1.1'];
-
-function clientFor(host: string | undefined): Docker {
-  if (!host || host.startsWith('unix://')) return new Docker({ socketPath: host ? host.slice('unix://'.length) : '/var/run/docker.sock' });
-  const url = new URL(host.replace(/^tcp:/, 'http:'));
-  return new Docker({ host: url.hostname, port: Number(url.port) });
-}
 
 /**
  * The real Docker engine at DOCKER_HOST (the test runner finds or starts one). Without one the
  * test is skipped locally but fails in CI: integration tests must never pass by not running.
  */
 export async function requireDocker(t: TestContext): Promise<Docker | undefined> {
-  const docker = clientFor(process.env.DOCKER_HOST);
+  const docker = new Docker(dockerOptions(process.env.DOCKER_HOST));
   try {
     await docker.ping();
     return docker;

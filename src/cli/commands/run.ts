@@ -56,7 +56,7 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
     const api = createApi(controller, {
       ...(opts.apiToken && { apiToken: opts.apiToken }),
       ...(opts.webhookSecret && { webhookSecret: opts.webhookSecret }),
-      branch: () => (controller.lastDesired ? controller.lastDesired.revision.branch : undefined) ?? undefined,
+      branch: () => controller.lastDesired?.revision.branch,
     });
     const server = await serve(api, opts.listen);
     stops.push(() => new Promise<void>((r) => server.close(() => r())));
