@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
@@ -23,7 +22,6 @@ describe('berth run: GitOps controller (real git server, Docker, nginx)', () => 
   let repo: ReturnType<typeof copyExampleRepo>;
   let work: Awaited<ReturnType<typeof seedRepo>>;
   let berth: RunningBerth | undefined;
-  let stateDir: string;
   let args: string[];
   let env: NodeJS.ProcessEnv;
   let apiPort: number;
@@ -53,19 +51,15 @@ describe('berth run: GitOps controller (real git server, Docker, nginx)', () => 
     if (!st) return;
     ({ docker, nginx, repo } = st);
     git = await startGitServer({ token: GIT_TOKEN });
-    // Fast health checks keep the suite short.
     work = await seedRepo(git, 'deploy', repo.dir, `http://ci:${GIT_TOKEN}@127.0.0.1:${git.port}/deploy.git`);
     await work.push('initial deployment');
-    stateDir = mkdtempSync(path.join(os.tmpdir(), 'berth-run-state-'));
     apiPort = await freePort();
     args = ['--env', repo.env, '--repo', git.url('deploy.git'), '--interval', '1h'];
     env = {
-      BERTH_STATE_DIR: stateDir,
+      ...st.cliEnv,
       BERTH_GIT_TOKEN: GIT_TOKEN,
       BERTH_WEBHOOK_SECRET: SECRET,
       BERTH_API_TOKEN: TOKEN,
-      ...st.nginxEnv,
-      BERTH_SECRET_DB_PASSWORD: 'it-secret',
       BERTH_LOG_LEVEL: 'info',
     };
   });

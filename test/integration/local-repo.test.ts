@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
@@ -28,10 +27,8 @@ describe('berth run on a local Git repository (real Docker, nginx)', () => {
     git(repo.dir, 'add', '-A');
     git(repo.dir, 'commit', '-qm', 'initial');
     env = {
-      BERTH_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'berth-local-state-')),
+      ...st.cliEnv,
       BERTH_ENV: repo.env,
-      ...st.nginxEnv,
-      BERTH_SECRET_DB_PASSWORD: 'it-secret',
       BERTH_API_TOKEN: 'tok',
     };
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -38,14 +38,11 @@ describe('berth apply is resumable and locked (real CLI, Docker, nginx)', () => 
     st = await stage(t as never);
     if (!st) return;
     ({ docker, nginx, repo } = st);
-    stateDir = path.join(os.tmpdir(), `berth-state-${repo.env}`);
-    mkdirSync(stateDir, { recursive: true });
+    stateDir = st.stateDir;
     env = {
       BERTH_REPO: repo.dir,
       BERTH_ENV: repo.env,
-      BERTH_STATE_DIR: stateDir,
-      ...st.nginxEnv,
-      BERTH_SECRET_DB_PASSWORD: 'it-secret',
+      ...st.cliEnv,
     };
   });
   after(async () => {

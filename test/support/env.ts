@@ -82,8 +82,10 @@ export interface Stage {
   docker: Docker;
   nginx: TestNginx;
   repo: ReturnType<typeof copyExampleRepo>;
-  /** BERTH_NGINX_* variables pointing the CLI at the private nginx. */
-  nginxEnv: NodeJS.ProcessEnv;
+  /** A fresh state dir for the CLI under test. */
+  stateDir: string;
+  /** Environment for the CLI under test: state dir, BERTH_NGINX_* for the private nginx, the test secret. */
+  cliEnv: NodeJS.ProcessEnv;
   teardown(): Promise<void>;
 }
 
@@ -95,11 +97,15 @@ export async function stage(t: TestContext): Promise<Stage | undefined> {
   if (!nginx) return undefined;
   await ensureDemoImages(docker);
   const repo = copyExampleRepo();
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), `berth-state-${repo.env}-`));
   return {
     docker,
     nginx,
     repo,
-    nginxEnv: {
+    stateDir,
+    cliEnv: {
+      BERTH_STATE_DIR: stateDir,
+      BERTH_SECRET_DB_PASSWORD: 'it-secret',
       BERTH_NGINX_CONF_DIR: nginx.confDir,
       BERTH_NGINX_LISTEN: nginx.listen,
       BERTH_NGINX_TEST_CMD: nginx.testCmd.join(' '),
@@ -109,6 +115,7 @@ export async function stage(t: TestContext): Promise<Stage | undefined> {
       await removeEnv(docker, repo.env);
       nginx.stop();
       repo.cleanup();
+      rmSync(stateDir, { recursive: true, force: true });
     },
   };
 }
