@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { dockerOptions } from '../src/observe/docker/driver.js';
+import { dockerOptions } from '../src/runtime/docker/driver.js';
 import { ensureDemoImages } from '../test/support/docker.js';
 import { seedRepo, startGitServer } from '../test/support/git-server.js';
 import { freePort, get, launchNginx } from '../test/support/nginx.js';

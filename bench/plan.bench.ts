@@ -4,7 +4,7 @@ import { canonicalJson } from '../src/util/canonical.js';
 import { plan } from '../src/plan/plan.js';
 import { containerFields, renderEnvironment } from '../src/render/render.js';
 import { envSecretSource } from '../src/render/secrets.js';
-import type { LiveContainer, LiveState } from '../src/observe/types.js';
+import type { LiveContainer, LiveState } from '../src/runtime/types.js';
 import { generateRepo, stats, toRevision } from './generate.js';
 
 const APPS = Number(process.env.BENCH_APPS ?? 1000);

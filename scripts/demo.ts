@@ -4,7 +4,7 @@
 //   npm run demo            (add -- --keep to leave the apps running)
 import Docker from 'dockerode';
 import { main } from '../src/cli/main.js';
-import { dockerOptions } from '../src/observe/docker/driver.js';
+import { dockerOptions } from '../src/runtime/docker/driver.js';
 import { ensureDemoImages } from '../test/support/docker.js';
 import { get, launchNginx } from '../test/support/nginx.js';
 // @ts-expect-error plain ESM helper shared with the test runner

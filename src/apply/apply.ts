@@ -1,5 +1,5 @@
-import { waitHealthy } from '../observe/health.js';
-import type { LiveContainer, LiveState, ProxyRoute, UpstreamServer } from '../observe/types.js';
+import { waitHealthy } from '../health/gate.js';
+import type { LiveContainer, LiveState, ProxyRoute, UpstreamServer } from '../runtime/types.js';
 import { desiredRoute, serverAddress } from '../plan/plan.js';
 import type { AppPlan, Plan } from '../plan/types.js';
 import type { DesiredApp, DesiredState } from '../render/types.js';

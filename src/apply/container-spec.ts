@@ -2,7 +2,8 @@ import { canonicalJson } from '../util/canonical.js';
 import { cpuToNano, memoryToBytes } from '../util/units.js';
 import { containerFields } from '../render/render.js';
 import type { DesiredApp } from '../render/types.js';
-import { LABELS, type ContainerCreateSpec } from '../observe/types.js';
+import { LABELS } from '../runtime/labels.js';
+import { type ContainerCreateSpec } from '../runtime/types.js';
 
 /** `<env>-<app>-<n>-<short hash>`: Docker's unique names make a resumed apply unable to duplicate a replica. */
 export function containerName(env: string, app: DesiredApp, replica: number): string {

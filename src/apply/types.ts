@@ -1,5 +1,5 @@
-import type { Clock } from '../observe/health.js';
-import type { ProxyDriver, RuntimeDriver } from '../observe/types.js';
+import type { Clock } from '../util/clock.js';
+import type { ProxyDriver, RuntimeDriver } from '../runtime/types.js';
 
 export type AppResult = 'Succeeded' | 'Unchanged' | 'RolledBack' | 'Failed' | 'Skipped';
 export type ReconcileResult = 'Succeeded' | 'Failed' | 'RolledBack';

@@ -2,8 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { DockerDriver } from '../observe/docker/driver.js';
-import { NginxDriver } from '../observe/nginx/driver.js';
+import { createDrivers as buildDrivers, type Drivers } from '../runtime/factory.js';
 import { splitArgs } from '../util/argv.js';
 
 /** Options of the commands that talk to Docker and nginx. */
@@ -43,16 +42,18 @@ function argv(line: string, flag: string): string[] {
   }
 }
 
-export function createDrivers(opts: DriverOptions, onWarning: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`)): { runtime: DockerDriver; proxy: NginxDriver } {
-  return {
-    runtime: new DockerDriver({ host: opts.dockerHost ?? process.env.DOCKER_HOST, hostIp: opts.hostIp }),
-    proxy: new NginxDriver({
+/** The drivers the CLI options select (Docker + nginx today). */
+export function createDrivers(opts: DriverOptions, onWarning: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`)): Drivers {
+  return buildDrivers({
+    runtime: { kind: 'docker', host: opts.dockerHost ?? process.env.DOCKER_HOST, hostIp: opts.hostIp },
+    proxy: {
+      kind: 'nginx',
       confDir: opts.nginxConfDir,
       listen: opts.nginxListen,
       testCmd: argv(opts.nginxTestCmd, '--nginx-test-cmd'),
       reloadCmd: argv(opts.nginxReloadCmd, '--nginx-reload-cmd'),
       minReloadIntervalMs: 1000,
       onWarning,
-    }),
-  };
+    },
+  });
 }

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import { applyPlan } from '../apply/apply.js';
 import type { AppOutcome, ReconcileResult } from '../apply/types.js';
-import type { Clock } from '../observe/health.js';
-import { observe } from '../observe/observe.js';
-import type { Health, LiveState, ProxyDriver, RuntimeDriver } from '../observe/types.js';
+import type { Clock } from '../util/clock.js';
+import { observe } from '../runtime/observe.js';
+import type { Health, LiveState, ProxyDriver, RuntimeDriver } from '../runtime/types.js';
 import { plan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 import { DocCache } from '../render/doc-cache.js';

@@ -1,8 +1,8 @@
 import { dependencyOrder } from '../render/checks.js';
 import { containerFields } from '../render/render.js';
 import type { DesiredApp, DesiredState } from '../render/types.js';
-import { publishedAddress } from '../observe/health.js';
-import type { LiveContainer, LiveState, ProxyRoute } from '../observe/types.js';
+import { publishedAddress } from '../runtime/address.js';
+import type { LiveContainer, LiveState, ProxyRoute } from '../runtime/types.js';
 import { specDiff } from './diff.js';
 import type { Action, ActionKind, AppPlan, Plan } from './types.js';
 

@@ -1,5 +1,5 @@
 import type { DesiredApp, StrategyType } from '../render/types.js';
-import type { LiveContainer, ProxyRoute } from '../observe/types.js';
+import type { LiveContainer, ProxyRoute } from '../runtime/types.js';
 
 export type ActionKind = 'create' | 'replace' | 'scale-up' | 'scale-down' | 'heal' | 'remove' | 'route-update';
 

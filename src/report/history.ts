@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { AppResult, ReconcileResult } from '../apply/types.js';
-import type { Health } from '../observe/types.js';
+import type { Health } from '../runtime/types.js';
 
 export type SyncStatus = 'Synced' | 'OutOfSync' | 'Unknown';
 export type Trigger = 'startup' | 'poll' | 'watch' | 'webhook' | 'manual' | 'cron' | 'retry';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { applyPlan } from '../../src/apply/apply.js';
-import type { ContainerCreateSpec, LiveContainer, ProxyConfig, ProxyDriver, RuntimeDriver } from '../../src/observe/types.js';
+import type { ContainerCreateSpec, LiveContainer, ProxyConfig, ProxyDriver, RuntimeDriver } from '../../src/runtime/types.js';
 import { plan } from '../../src/plan/plan.js';
 import { renderEnvironment } from '../../src/render/render.js';
 import { envSecretSource } from '../../src/render/secrets.js';

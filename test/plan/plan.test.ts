@@ -5,7 +5,7 @@ import { formatPlan, planToJson } from '../../src/plan/format.js';
 import { renderEnvironment } from '../../src/render/render.js';
 import { envSecretSource } from '../../src/render/secrets.js';
 import type { DesiredState } from '../../src/render/types.js';
-import type { LiveState, ProxyRoute } from '../../src/observe/types.js';
+import type { LiveState, ProxyRoute } from '../../src/runtime/types.js';
 import { liveOf } from '../support/fakes.js';
 import { appYaml, memoryRevision, REPO_YAML } from '../support/repo.js';
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import Docker from 'dockerode';
-import { dockerOptions } from '../../src/observe/docker/driver.js';
+import { dockerOptions } from '../../src/runtime/docker/driver.js';
 import { ROOT } from './repo.js';
 
 export const DEMO_IMAGES = ['berth-demo/httpd:1.0', 'berth-demo/httpd:1.1'];

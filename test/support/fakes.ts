@@ -1,5 +1,5 @@
-import type { Clock } from '../../src/observe/health.js';
-import type { ContainerCreateSpec, ContainerState, ExecResult, LiveContainer, RuntimeDriver } from '../../src/observe/types.js';
+import type { Clock } from '../../src/util/clock.js';
+import type { ContainerCreateSpec, ContainerState, ExecResult, LiveContainer, RuntimeDriver } from '../../src/runtime/types.js';
 import type { DesiredApp } from '../../src/render/types.js';
 import { canonicalJson } from '../../src/util/canonical.js';
 import { containerFields } from '../../src/render/render.js';

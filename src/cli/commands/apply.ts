@@ -1,8 +1,8 @@
-import { acquireLock } from '../../apply/lock.js';
+import { acquireLock } from '../../reconcile/lock.js';
 import { applyPlan } from '../../apply/apply.js';
 import type { ApplyEvent } from '../../apply/types.js';
-import { systemClock } from '../../observe/health.js';
-import { observe } from '../../observe/observe.js';
+import { systemClock } from '../../util/clock.js';
+import { observe } from '../../runtime/observe.js';
 import { formatPlan } from '../../plan/format.js';
 import { plan } from '../../plan/plan.js';
 import { desiredStateFor, type GlobalOptions } from '../context.js';

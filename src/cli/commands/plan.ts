@@ -1,4 +1,4 @@
-import { observe } from '../../observe/observe.js';
+import { observe } from '../../runtime/observe.js';
 import { formatPlan, planToJson } from '../../plan/format.js';
 import { plan } from '../../plan/plan.js';
 import { desiredStateFor, type GlobalOptions } from '../context.js';

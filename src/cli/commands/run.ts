@@ -1,10 +1,10 @@
-import { acquireLock } from '../../apply/lock.js';
+import { acquireLock } from '../../reconcile/lock.js';
 import { createApi, serve } from '../../api/server.js';
 import { Controller } from '../../controller/controller.js';
 import { scheduleResync, startPolling, watchRefs, type Stop } from '../../controller/triggers.js';
 import { createLogger } from '../../log.js';
-import { systemClock } from '../../observe/health.js';
-import { GitNotesReporter } from '../../report/git-notes.js';
+import { systemClock } from '../../util/clock.js';
+import { GitNotesReporter } from '../../forge/local/git-notes.js';
 import { HistoryStore, type EnvStatus, type ReconcileRecord } from '../../report/history.js';
 import { Metrics } from '../../report/metrics.js';
 import { parseDuration } from '../../util/units.js';

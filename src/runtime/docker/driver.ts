@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
-import { LABELS, type ContainerCreateSpec, type ContainerState, type ExecResult, type LiveContainer, type PublishedPort, type PullProgress, type RuntimeDriver } from '../types.js';
+import { LABELS } from '../labels.js';
+import { type ContainerCreateSpec, type ContainerState, type ExecResult, type LiveContainer, type PublishedPort, type PullProgress, type RuntimeDriver } from '../types.js';
 import { DockerError, translateDockerError } from './errors.js';
 
 /** dockerode options for a DOCKER_HOST-style address: unix:///path, tcp://host:port, or a socket path. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseNginxState, renderNginxConfig, upstreamName } from '../../src/observe/nginx/config.js';
-import type { ProxyConfig } from '../../src/observe/types.js';
+import { parseNginxState, renderNginxConfig, upstreamName } from '../../src/runtime/nginx/config.js';
+import type { ProxyConfig } from '../../src/runtime/types.js';
 
 const config: ProxyConfig = {
   env: 'prod',

@@ -1,5 +1,5 @@
-import type { StatusReporter } from '../controller/controller.js';
-import type { GitSource } from '../source/git.js';
+import type { StatusReporter } from '../../controller/controller.js';
+import type { GitSource } from '../../source/git.js';
 
 /**
  * Commit statuses as git notes (refs/notes/berth) in a local config repo, one line per context:

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { waitHealthy } from '../../src/observe/health.js';
-import type { LiveContainer } from '../../src/observe/types.js';
+import { waitHealthy } from '../../src/health/gate.js';
+import type { LiveContainer } from '../../src/runtime/types.js';
 import type { HealthCheckSpec } from '../../src/render/types.js';
 import { fakeClock, scriptedRuntime } from '../support/fakes.js';
 
