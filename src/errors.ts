@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'E_NGINX_COMMAND'
   | 'E_LOCKED'
   | 'E_USAGE'
-  | 'E_GIT';
+  | 'E_GIT'
+  | 'E_PLAN_STALE';
 
 export interface ErrorContext {
   file?: string;

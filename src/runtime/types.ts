@@ -24,6 +24,8 @@ export interface LiveContainer {
   status: string;
   ports: PublishedPort[];
   created: number;
+  /** The runtime host it runs on (the Docker endpoint's name; several hosts later). */
+  host: string;
 }
 
 export interface ContainerCreateSpec {
@@ -57,6 +59,21 @@ export interface ExecResult {
   output: string;
 }
 
+/** Something happened to one of berth's containers (Docker's /events, filtered to berth's labels). */
+export interface RuntimeEvent {
+  /** Docker's action: create, start, die, kill, stop, destroy, oom, restart, health_status… */
+  action: string;
+  id: string;
+  name: string;
+  env: string;
+  app: string;
+  host: string;
+  /** Exit code for `die`, when Docker reports one. */
+  exitCode?: number;
+  /** Milliseconds since the epoch. */
+  time: number;
+}
+
 /** The container runtime, narrowed to what berth needs. Docker implements it; tests may fake it for units. */
 export interface RuntimeDriver {
   readonly name: string;
@@ -74,6 +91,11 @@ export interface RuntimeDriver {
   exec(id: string, command: string[], timeoutMs: number): Promise<ExecResult>;
   /** Restart count and exit code, for crash-loop detection. */
   runtimeState(id: string): Promise<{ state: ContainerState; restartCount: number; exitCode: number; error: string } | undefined>;
+  /**
+   * Container events of `env` as they happen, until `signal` aborts. Optional: a runtime without
+   * an event stream is observed by polling only.
+   */
+  events?(env: string, signal: AbortSignal): AsyncIterable<RuntimeEvent>;
 }
 
 /** One upstream server: a replica's published address. */

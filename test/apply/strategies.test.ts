@@ -33,7 +33,7 @@ class MemoryRuntime implements RuntimeDriver {
   async pull() {}
   async run(spec: ContainerCreateSpec) {
     if ([...this.containers.values()].some((c) => c.name === spec.name)) throw new Error(`name conflict ${spec.name}`);
-    const c: LiveContainer = { id: `id-${spec.name}`, name: spec.name, env: spec.labels['berth.env']!, app: spec.labels['berth.app']!, revision: 'r', specHash: spec.labels['berth.spec-hash']!, replica: Number(spec.labels['berth.replica']), spec: spec.labels['berth.spec']!, image: spec.image, state: 'running', status: 'Up', ports: [{ containerPort: 8080, protocol: 'tcp', hostIp: '127.0.0.1', hostPort: this.#port++ }], created: 1 };
+    const c: LiveContainer = { id: `id-${spec.name}`, name: spec.name, env: spec.labels['berth.env']!, app: spec.labels['berth.app']!, revision: 'r', specHash: spec.labels['berth.spec-hash']!, replica: Number(spec.labels['berth.replica']), spec: spec.labels['berth.spec']!, image: spec.image, state: 'running', status: 'Up', ports: [{ containerPort: 8080, protocol: 'tcp', hostIp: '127.0.0.1', hostPort: this.#port++ }], created: 1, host: 'local' };
     this.containers.set(c.id, c);
     this.maxRunning = Math.max(this.maxRunning, this.running(c.app).length);
     return c;

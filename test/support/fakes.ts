@@ -20,6 +20,7 @@ export function liveOf(app: DesiredApp, replica: number, over: Partial<LiveConta
     status: 'Up',
     ports: app.spec.ports.map((p, i) => ({ containerPort: p.containerPort, protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 30000 + replica * 10 + i })),
     created: 1,
+    host: 'local',
     ...over,
   };
 }

@@ -37,11 +37,14 @@ export class DockerDriver implements RuntimeDriver {
   readonly #hostIp: string;
   /** Count of list calls: the no-op apply must make exactly one. */
   listCalls = 0;
+  /** The name live containers carry as their host: the endpoint, as given. */
+  readonly hostName: string;
 
-  constructor(options: { host?: string; hostIp?: string } = {}) {
+  constructor(options: { host?: string; hostIp?: string; name?: string } = {}) {
     this.#host = options.host ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
     this.#docker = new Docker(dockerOptions(this.#host));
     this.#hostIp = options.hostIp ?? '127.0.0.1';
+    this.hostName = options.name ?? this.#host;
   }
 
   /**
@@ -77,6 +80,7 @@ export class DockerDriver implements RuntimeDriver {
       status: c.Status,
       ports: c.Ports.filter((p) => p.PublicPort).map((p) => ({ containerPort: p.PrivatePort, protocol: p.Type === 'udp' ? 'udp' : 'tcp', hostIp: p.IP ?? '', hostPort: p.PublicPort })),
       created: c.Created,
+      host: this.hostName,
     }));
   }
 
@@ -97,6 +101,7 @@ export class DockerDriver implements RuntimeDriver {
       status: info.State.Status,
       ports,
       created: Math.floor(Date.parse(info.Created) / 1000),
+      host: this.hostName,
     };
   }
 

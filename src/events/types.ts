@@ -1,0 +1,51 @@
+import type { AppResult, HealthStatus, ReasonCode, ReconcileResult } from '../status/vocabulary.js';
+
+/** What triggered a reconcile. */
+export type Trigger = 'startup' | 'poll' | 'watch' | 'webhook' | 'manual' | 'cron' | 'retry' | 'cli' | 'runtime';
+
+/** Steps of one app's rollout, in the order they usually happen. */
+export type Phase = 'pull' | 'start' | 'wait' | 'switch' | 'drain' | 'stop' | 'remove' | 'done' | 'rolled-back' | 'failed' | 'skipped';
+
+/** One app's outcome in a reconcile: the plan's actions for it, each carried out or not. */
+export interface AppOutcome {
+  app: string;
+  result: AppResult;
+  reason?: ReasonCode;
+  /** What was done, e.g. ["started 2", "stopped 2", "route switched"]. */
+  actions: string[];
+  error?: string;
+}
+
+/** Every event berth emits, by type. Payloads are plain JSON: they go to logs, history, SSE and plugins as they are. */
+export interface EventPayloads {
+  'reconcile.started': { env: string; revision: string; trigger: Trigger; apps: number; counts: Record<string, number> };
+  'reconcile.finished': {
+    env: string;
+    revision: string;
+    trigger: Trigger;
+    result: ReconcileResult;
+    reason?: ReasonCode;
+    /** False when the reconcile found nothing to apply (in sync, drift reported only, held). */
+    applied: boolean;
+    startedAt: string;
+    finishedAt: string;
+    durationMs: number;
+    apps: AppOutcome[];
+    error?: string;
+    reloads: number;
+  };
+  'app.progress': { env: string; app: string; phase: Phase; message: string };
+  'app.result': { env: string; revision: string } & AppOutcome;
+  'drift.detected': { env: string; revision: string; apps: string[]; selfHeal: boolean; description: string };
+  'drift.healed': { env: string; revision: string; apps: string[] };
+  'health.changed': { env: string; app: string; previous?: HealthStatus; health: HealthStatus };
+  /** The environment's status was recomputed (after each reconcile and on every health change). */
+  'status.changed': { env: string };
+  /** Something failed outside a reconcile's own result: a source fetch, an observe. */
+  'reconcile.error': { env: string; revision?: string; trigger: Trigger; reason: ReasonCode; message: string };
+}
+
+export type EventType = keyof EventPayloads;
+
+/** An event as subscribers receive it: its type, a sequence number and time, and the payload. */
+export type BerthEvent<K extends EventType = EventType> = K extends EventType ? { type: K; seq: number; time: string } & EventPayloads[K] : never;
