@@ -21,7 +21,7 @@ function liveFor(changedEvery: number): LiveState {
       containers.push({ id: `${app.name}-${n}`, name: `production-${app.name}-${n}`, env: 'production', app: app.name, revision: 'x', specHash: stale ? 'old' : app.specHash, replica: n, spec: stale ? spec.replace('"image":"', '"image":"old-') : spec, image: app.spec.image, state: 'running', status: 'Up', ports: [{ containerPort: 8080, protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 20000 + containers.length }], created: 1, host: 'local' });
     }
   }
-  const routes = desired.apps.map((a) => ({ app: a.name, host: a.spec.route!.host, path: a.spec.route!.path, stripPrefix: false, options: {}, servers: containers.filter((c) => c.app === a.name).map((c) => ({ address: `127.0.0.1:${c.ports[0]!.hostPort}`, containerId: c.id })) }));
+  const routes = desired.apps.map((a) => ({ app: a.name, host: a.spec.route!.host, path: a.spec.route!.path, stripPrefix: false, proxyOptions: {}, servers: containers.filter((c) => c.app === a.name).map((c) => ({ address: `127.0.0.1:${c.ports[0]!.hostPort}`, containerId: c.id })) }));
   return { env: 'production', containers, proxy: { env: 'production', routes } };
 }
 

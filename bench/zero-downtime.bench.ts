@@ -8,7 +8,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import Docker from 'dockerode';
 import { applyPlan } from '../src/apply/apply.js';
-import type { ApplyEvent } from '../src/apply/types.js';
+import type { ApplyProgress } from '../src/apply/types.js';
 import { DockerDriver, dockerOptions } from '../src/runtime/docker/driver.js';
 import { systemClock } from '../src/util/clock.js';
 import { NginxDriver } from '../src/runtime/nginx/driver.js';
@@ -45,11 +45,11 @@ const runtime = new DockerDriver({ host: process.env.DOCKER_HOST });
 const proxy = new NginxDriver({ confDir: nginx.confDir, listen: nginx.listen, testCmd: nginx.testCmd, reloadCmd: nginx.reloadCmd, minReloadIntervalMs: 1000 });
 const secrets = envSecretSource({});
 
-async function converge(onEvent?: (e: ApplyEvent) => void): Promise<{ result: string; ms: number; reloads: number }> {
+async function converge(onProgress?: (e: ApplyProgress) => void): Promise<{ result: string; ms: number; reloads: number }> {
   const r = renderEnvironment(await readDirectoryRevision(dir), env, { secrets });
   if (!r.ok) throw new Error(r.problems[0]!.message);
   const live = await observe(env, runtime, proxy);
-  const report = await applyPlan(plan(r.state, live), r.state, live, { runtime, proxy, clock: systemClock, onEvent });
+  const report = await applyPlan(plan(r.state, live), { runtime, proxy, clock: systemClock, ...(onProgress && { onProgress }) });
   return { result: report.result, ms: report.durationMs, reloads: report.reloads };
 }
 

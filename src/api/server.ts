@@ -1,7 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Controller } from '../controller/controller.js';
-import { planToJson } from '../plan/format.js';
+import { serializePlan } from '../plan/saved.js';
+import { eventStream, type EventLog } from './sse.js';
 import { verifyWebhook, type Forge } from './webhooks.js';
 
 export interface ApiOptions {
@@ -11,6 +12,8 @@ export interface ApiOptions {
   webhookSecret?: string;
   /** The branch the environment follows, for ignoring pushes to others. */
   branch: () => string | undefined;
+  /** Recent and live events, for GET /api/v1/events (Server-Sent Events). */
+  events?: EventLog;
 }
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -31,6 +34,16 @@ function bearerOk(req: Request, token: string | undefined): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** `{"force": true}` in a sync request's JSON body. */
+function forceIn(body: Buffer): boolean {
+  if (body.length === 0) return false;
+  try {
+    return (JSON.parse(body.toString('utf8')) as { force?: unknown }).force === true;
+  } catch {
+    return false;
+  }
+}
+
 /** berth's HTTP API as a plain Request → Response function: production serves it, tests call it. */
 export function createApi(controller: Controller, options: ApiOptions): (req: Request, body: Buffer) => Promise<Response> {
   const { metrics, history } = controller.deps;
@@ -48,7 +61,12 @@ export function createApi(controller: Controller, options: ApiOptions): (req: Re
       const app = controller.status.apps.find((a) => a.app === decodeURIComponent(appMatch[1]!));
       return app ? json(200, app) : error(404, `no app "${appMatch[1]}" in environment ${controller.deps.env}`);
     }
-    if (route === 'GET /api/v1/plan') return controller.lastPlan ? json(200, planToJson(controller.lastPlan)) : error(503, 'no plan yet');
+    if (route === 'GET /api/v1/plan') return controller.lastPlan ? new Response(serializePlan(controller.lastPlan) + '\n', { headers: { 'content-type': 'application/json' } }) : error(503, 'no plan yet');
+    if (route === 'GET /api/v1/events') {
+      if (!options.events) return error(404, 'the event stream is not enabled');
+      const types = url.searchParams.get('types');
+      return eventStream(options.events, { lastEventId: req.headers.get('last-event-id') ?? url.searchParams.get('lastEventId'), ...(types && { types: types.split(',') }), signal: req.signal });
+    }
     if (route === 'GET /api/v1/history') {
       const limit = Math.min(500, Math.max(1, Number(url.searchParams.get('limit') ?? 50) || 50));
       return json(200, await history.list(limit));
@@ -57,8 +75,9 @@ export function createApi(controller: Controller, options: ApiOptions): (req: Re
     if (route === 'POST /api/v1/sync') {
       if (!options.apiToken) return error(403, 'mutating endpoints are disabled: start berth run with --api-token (or BERTH_API_TOKEN)');
       if (!bearerOk(req, options.apiToken)) return error(401, 'missing or wrong bearer token');
-      const { coalesced } = controller.trigger('manual');
-      return json(202, { accepted: true, coalesced });
+      const force = url.searchParams.get('force') === 'true' || forceIn(body);
+      const { coalesced } = controller.trigger('manual', { force });
+      return json(202, { accepted: true, coalesced, force });
     }
     if (hookMatch) {
       const forge = hookMatch[1] as Forge;
@@ -80,6 +99,20 @@ export function createApi(controller: Controller, options: ApiOptions): (req: Re
   };
 }
 
+/** Writes a response body chunk by chunk (a stream may never end); stops reading when the client leaves. */
+async function pipeBody(response: Response, res: http.ServerResponse, gone: AbortSignal): Promise<void> {
+  if (!response.body) return void res.end();
+  res.flushHeaders();
+  const reader = response.body.getReader();
+  gone.addEventListener('abort', () => void reader.cancel().catch(() => {}), { once: true });
+  for (;;) {
+    const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
+    if (done || gone.aborted) break;
+    res.write(value);
+  }
+  res.end();
+}
+
 /** Serves a Request → Response handler on node:http; bodies over MAX_BODY_BYTES get 413 unread. */
 export function serve(handler: (req: Request, body: Buffer) => Promise<Response>, listen: string): Promise<http.Server> {
   const [host, portText] = listen.includes(':') ? [listen.slice(0, listen.lastIndexOf(':')), listen.slice(listen.lastIndexOf(':') + 1)] : ['127.0.0.1', listen];
@@ -97,15 +130,19 @@ export function serve(handler: (req: Request, body: Buffer) => Promise<Response>
     });
     req.on('end', async () => {
       if (rejected) return;
+      // Aborted when the client goes away, so a streaming handler (SSE) can stop.
+      const gone = new AbortController();
+      res.on('close', () => gone.abort());
       try {
         const headers = new Headers();
         for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
-        const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers });
+        const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers, signal: gone.signal });
         const response = await handler(request, Buffer.concat(chunks));
         res.writeHead(response.status, Object.fromEntries(response.headers));
-        res.end(Buffer.from(await response.arrayBuffer()));
+        await pipeBody(response, res, gone.signal);
       } catch (err) {
-        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (err as Error).message }));
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: (err as Error).message }));
       }
     });
   });

@@ -1,23 +1,38 @@
+import type { AppOutcome, Phase } from '../events/types.js';
+import type { StrategyType } from '../render/types.js';
+import type { ProxyDriver, PublishedPort, RuntimeDriver } from '../runtime/types.js';
+import type { ReconcileResult } from '../status/vocabulary.js';
 import type { Clock } from '../util/clock.js';
-import type { ProxyDriver, RuntimeDriver } from '../runtime/types.js';
 
-export type AppResult = 'Succeeded' | 'Unchanged' | 'RolledBack' | 'Failed' | 'Skipped';
-export type ReconcileResult = 'Succeeded' | 'Failed' | 'RolledBack';
+export type { AppOutcome, Phase };
 
-export type Phase = 'pull' | 'start' | 'wait' | 'switch' | 'drain' | 'stop' | 'remove' | 'done' | 'rolled-back' | 'failed' | 'skipped';
-
-export interface ApplyEvent {
+/** One step of an app's rollout, as progress output, logs and the event stream show it. */
+export interface ApplyProgress {
   app: string;
   phase: Phase;
   message: string;
 }
 
-export interface AppOutcome {
+/** What a rollout hook is told (lifecycle-hook plugins attach here). */
+export interface HookContext {
+  env: string;
+  revision: string;
   app: string;
-  result: AppResult;
-  /** What was done, e.g. ["started 2", "stopped 2", "route switched"]. */
-  actions: string[];
-  error?: string;
+  strategy: StrategyType;
+  /** Replicas involved in this step (starting, now serving, or rolled back). */
+  replicas: string[];
+  reason?: string;
+}
+
+/**
+ * Points in every rollout where code can run: before replicas start, after traffic switches, and
+ * when a rollout rolls back. A hook that throws before a start fails that app (rolled back when it
+ * had started anything); after a switch or on rollback it is reported and the rollout goes on.
+ */
+export interface RolloutHooks {
+  beforeStart?(ctx: HookContext): Promise<void> | void;
+  afterSwitch?(ctx: HookContext): Promise<void> | void;
+  onRollback?(ctx: HookContext): Promise<void> | void;
 }
 
 export interface ApplyReport {
@@ -33,5 +48,20 @@ export interface ApplyDeps {
   runtime: RuntimeDriver;
   proxy: ProxyDriver;
   clock: Clock;
-  onEvent?: (e: ApplyEvent) => void;
+  hooks?: RolloutHooks[];
+  onProgress?: (p: ApplyProgress) => void;
+  onResult?: (outcome: AppOutcome) => void;
+  /** Reports a hook failure that did not stop the rollout. */
+  onHookError?: (hook: keyof RolloutHooks, app: string, err: unknown) => void;
+}
+
+/** A replica taking part in a rollout: a kept one from the plan, or one this rollout started. */
+export interface Member {
+  id: string;
+  name: string;
+  replica: number;
+  ports: PublishedPort[];
+  /** `host:port` for the proxy (routed apps). */
+  address?: string;
+  graceSeconds: number;
 }

@@ -13,7 +13,8 @@ export interface DriverOptions {
   nginxListen: string;
   nginxTestCmd: string;
   nginxReloadCmd: string;
-  prune: boolean;
+  /** Only when given on the command line: otherwise the repo's `prune` setting decides. */
+  prune?: boolean;
 }
 
 export function defaultStateDir(): string {
@@ -29,6 +30,7 @@ export function addDriverOptions(cmd: Command): Command {
     .addOption(new Option('--nginx-listen <addr>', 'listen directive of the generated server blocks').env('BERTH_NGINX_LISTEN').default('80'))
     .addOption(new Option('--nginx-test-cmd <argv>', 'command that tests the nginx config (no shell)').env('BERTH_NGINX_TEST_CMD').default('nginx -t'))
     .addOption(new Option('--nginx-reload-cmd <argv>', 'command that reloads nginx (no shell)').env('BERTH_NGINX_RELOAD_CMD').default('nginx -s reload'))
+    .option('--prune', "remove containers of apps that are no longer in the repo (default: the environment's prune setting in berth.yaml, true if unset)")
     .option('--no-prune', 'keep containers of apps that are no longer in the repo');
 }
 

@@ -1,6 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
-import { BerthError } from '../errors.js';
+import { BerthError, UsageError } from '../errors.js';
 import { formatProblem, ValidationError } from '../render/problems.js';
 import { applyCommand } from './commands/apply.js';
 import { planCommand } from './commands/plan.js';
@@ -10,6 +10,9 @@ import type { GlobalOptions } from './context.js';
 import { addDriverOptions, defaultStateDir } from './drivers.js';
 import { historyCommand, runCommand, statusCommand, type RunOptions } from './commands/run.js';
 import { consoleOut, paint, type Out } from './output.js';
+
+/** Exit code of a usage error (a bad option or value): sysexits' EX_USAGE, apart from plan's 2 ("changes"). */
+export const EXIT_USAGE = 64;
 
 /** Builds the `berth` command tree. Each action's exit code lands in `exit.code`. */
 export function buildProgram(out: Out, exit: { code: number }): Command {
@@ -50,6 +53,7 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
     .action(run(planCommand));
   addDriverOptions(global(program.command('apply')))
     .description('plan and apply once with health-gated updates and live progress; exit 0 succeeded, 1 failed, 3 rolled back')
+    .option('--plan <file>', 'apply a plan saved with `berth plan --output json`; refused when live state or the revision changed since')
     .action(run(applyCommand));
   addDriverOptions(global(program.command('run')))
     .description('the controller: watch the repo (poll, local refs, webhooks), reconcile, keep history, serve the API and metrics')
@@ -79,11 +83,15 @@ export async function main(argv: string[], out: Out = consoleOut()): Promise<num
     await buildProgram(out, exit).parseAsync(argv);
     return exit.code;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 1;
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
     if (err instanceof ValidationError) {
       for (const p of err.problems) out.print(formatProblem(p));
       out.info(paint(out, 'red', `✖ ${err.problems.length} problem(s); nothing was applied`));
       return 1;
+    }
+    if (err instanceof UsageError) {
+      out.info(paint(out, 'red', `error: ${err.message}`));
+      return EXIT_USAGE;
     }
     if (err instanceof BerthError) {
       out.info(paint(out, 'red', `error [${err.code}]: ${err.message}`));

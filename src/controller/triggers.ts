@@ -38,8 +38,13 @@ export async function watchRefs(controller: Controller, gitdir: string): Promise
 }
 
 /** Full resync on a cron schedule (timezone-aware). A run during a reconcile folds into it. */
-export function scheduleResync(controller: Controller, expression: string, timezone?: string): Stop {
+/** Throws with a hint when `expression` is not a cron expression node-cron understands. */
+export function validateCron(expression: string): void {
   if (!cron.validate(expression)) throw new Error(`invalid cron expression ${JSON.stringify(expression)} (5 or 6 fields, e.g. "0 3 * * *")`);
+}
+
+export function scheduleResync(controller: Controller, expression: string, timezone?: string): Stop {
+  validateCron(expression);
   const task = cron.schedule(expression, () => void controller.trigger('cron'), { ...(timezone && { timezone }), noOverlap: true });
   return () => void task.stop();
 }

@@ -1,3 +1,4 @@
+import type { EnvStatus } from '../status/types.js';
 import type { AppResult, HealthStatus, ReasonCode, ReconcileResult } from '../status/vocabulary.js';
 
 /** What triggered a reconcile. */
@@ -25,8 +26,8 @@ export interface EventPayloads {
     trigger: Trigger;
     result: ReconcileResult;
     reason?: ReasonCode;
-    /** False when the reconcile found nothing to apply (in sync, drift reported only, held). */
-    applied: boolean;
+    /** True when nothing new happened (same revision in sync, drift only reported, every change held): not recorded in history. */
+    noop: boolean;
     startedAt: string;
     finishedAt: string;
     durationMs: number;
@@ -40,7 +41,7 @@ export interface EventPayloads {
   'drift.healed': { env: string; revision: string; apps: string[] };
   'health.changed': { env: string; app: string; previous?: HealthStatus; health: HealthStatus };
   /** The environment's status was recomputed (after each reconcile and on every health change). */
-  'status.changed': { env: string };
+  'status.changed': { env: string; status: EnvStatus };
   /** Something failed outside a reconcile's own result: a source fetch, an observe. */
   'reconcile.error': { env: string; revision?: string; trigger: Trigger; reason: ReasonCode; message: string };
 }

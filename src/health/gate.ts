@@ -3,7 +3,10 @@ import type { LiveContainer, RuntimeDriver } from '../runtime/types.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { probeOnce } from './probe.js';
 
-export type GateResult = { healthy: true; container: LiveContainer } | { healthy: false; reason: string };
+/** What a gate needs of a replica: its id (state, exec) and its published ports (probes). */
+export type GateTarget = Pick<LiveContainer, 'id' | 'name' | 'ports'>;
+
+export type GateResult<C extends GateTarget = LiveContainer> = { healthy: true; container: C } | { healthy: false; reason: string };
 
 /** Time a replica without a health check must stay up to count as started. */
 const NO_CHECK_SETTLE_MS = 1000;
@@ -13,7 +16,7 @@ const NO_CHECK_SETTLE_MS = 1000;
  * `failureThreshold` consecutive failures after the start period, when the container exits or
  * restarts (a crash-looping container is never healthy), or after `timeoutTotalSeconds`.
  */
-export async function waitHealthy(hc: HealthCheckSpec | undefined, container: LiveContainer, runtime: RuntimeDriver, clock: Clock = systemClock): Promise<GateResult> {
+export async function waitHealthy<C extends GateTarget>(hc: HealthCheckSpec | undefined, container: C, runtime: RuntimeDriver, clock: Clock = systemClock): Promise<GateResult<C>> {
   const started = clock.now();
   const initial = await runtime.runtimeState(container.id);
   const baseRestarts = initial?.restartCount ?? 0;

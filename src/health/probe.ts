@@ -36,7 +36,7 @@ function tcpProbe(host: string, port: number, timeoutMs: number): Promise<ProbeR
 }
 
 /** One probe of one replica. */
-export async function probeOnce(hc: HealthCheckSpec, container: LiveContainer, runtime: RuntimeDriver): Promise<ProbeResult> {
+export async function probeOnce(hc: HealthCheckSpec, container: Pick<LiveContainer, 'id' | 'name' | 'ports'>, runtime: RuntimeDriver): Promise<ProbeResult> {
   const timeoutMs = hc.timeoutSeconds * 1000;
   if (hc.exec) {
     try {

@@ -17,6 +17,7 @@ export function formatPlan(plan: Plan, paint: Paint = (_, t) => t): string {
   const lines = [paint('bold', `Plan for ${plan.env} at ${plan.revision}`)];
   if (plan.empty) return [...lines, paint('green', 'No changes: live state matches the repo (Synced).')].join('\n');
   for (const app of plan.apps) {
+    if (app.held && app.actions.length) lines.push(paint('red', `✋ ${app.app.padEnd(16)} held                   ${app.held.message} [${app.held.reason}]`));
     for (const a of app.actions) {
       const [sym, color] = SYMBOL[a.kind] ?? ['?', 'yellow'];
       const what = a.kind === 'replace' ? `replace ${a.count} (${a.strategy})` : a.count ? `${a.kind} ${a.count}` : a.kind;
@@ -31,15 +32,4 @@ export function formatPlan(plan: Plan, paint: Paint = (_, t) => t): string {
     .join(', ');
   lines.push('', paint('bold', `${summary}`));
   return lines.join('\n');
-}
-
-/** JSON form of a plan (no desired specs: those are in `berth render`). */
-export function planToJson(plan: Plan): unknown {
-  return {
-    env: plan.env,
-    revision: plan.revision,
-    empty: plan.empty,
-    counts: plan.counts,
-    apps: plan.apps.filter((a) => a.actions.length).map((a) => ({ app: a.app, specHash: a.desired?.specHash, actions: a.actions })),
-  };
 }

@@ -1,41 +1,118 @@
 import { dependencyOrder } from '../render/checks.js';
 import { containerFields } from '../render/render.js';
 import type { DesiredApp, DesiredState } from '../render/types.js';
-import { publishedAddress } from '../runtime/address.js';
+import { serverAddressOf } from '../runtime/address.js';
+import { LABELS } from '../runtime/labels.js';
 import type { LiveContainer, LiveState, ProxyRoute } from '../runtime/types.js';
+import { formatRevision } from '../source/types.js';
+import { canonicalJson, sha256 } from '../util/canonical.js';
+import { cpuToNano, memoryToBytes } from '../util/units.js';
 import { specDiff } from './diff.js';
-import type { Action, ActionKind, AppPlan, Plan } from './types.js';
+import type { Action, ActionKind, AppPlan, ContainerTemplate, DesiredTarget, LiveFingerprint, Plan, ReplicaGroups, ReplicaRef, RouteTarget } from './types.js';
+
+/** A version of an app that rolled back: not rolled out again until the repo changes the app or a person forces it. */
+export interface HeldVersion {
+  specHash: string;
+  message: string;
+}
 
 export interface PlanOptions {
-  /** Remove containers of apps no longer in the repo (default: the environment's prune setting). */
+  /** Remove containers of apps no longer in the repo (default: the environment's `prune` setting). */
   prune?: boolean;
+  /** Apps whose desired version rolled back before, by app name. */
+  held?: ReadonlyMap<string, HeldVersion>;
+  /** When the plan is made (for the saved plan's header). */
+  now?: Date;
 }
 
-/** The route an app should have in the proxy, without servers. */
-export function desiredRoute(app: DesiredApp): Omit<ProxyRoute, 'servers'> | undefined {
+/** The route an app should have, with the container port it targets. */
+function routeTarget(app: DesiredApp): RouteTarget | undefined {
   const r = app.spec.route;
-  if (!r) return undefined;
-  return { app: app.name, host: r.host, path: r.path, stripPrefix: r.stripPrefix, options: r.nginx ?? {} };
+  const port = r?.port ?? app.spec.ports[0]?.containerPort;
+  if (!r || port === undefined) return undefined;
+  return { app: app.name, host: r.host, path: r.path, stripPrefix: r.stripPrefix, proxyOptions: r.nginx ? { nginx: r.nginx } : {}, port, drainSeconds: r.drainSeconds };
 }
 
-/** The container port a route sends traffic to. */
-export function routePort(app: DesiredApp): number | undefined {
-  return app.spec.route?.port ?? app.spec.ports[0]?.containerPort;
-}
-
-/** `host:port` of a replica for its app's route. */
-export function serverAddress(app: DesiredApp, c: LiveContainer): string | undefined {
-  const port = routePort(app);
-  const addr = port === undefined ? undefined : publishedAddress(c, port);
-  return addr ? `${addr.host}:${addr.port}` : undefined;
-}
-
-function sameRoute(a: Omit<ProxyRoute, 'servers'> | undefined, b: ProxyRoute | undefined): boolean {
+function sameRoute(a: RouteTarget | undefined, b: ProxyRoute | undefined): boolean {
   if (!a || !b) return !a && !b;
-  return a.host === b.host && a.path === b.path && a.stripPrefix === b.stripPrefix && JSON.stringify(Object.entries(a.options).sort()) === JSON.stringify(Object.entries(b.options).sort());
+  return a.host === b.host && a.path === b.path && a.stripPrefix === b.stripPrefix && canonicalJson(a.proxyOptions) === canonicalJson(b.proxyOptions ?? {});
 }
 
-function planApp(app: DesiredApp, live: LiveContainer[], route: ProxyRoute | undefined): Action[] {
+/** The stop grace period a container was created with (from its berth.spec label), default 10 s. */
+function graceOf(c: LiveContainer): number {
+  try {
+    const grace = (JSON.parse(c.spec) as { stopGracePeriodSeconds?: unknown }).stopGracePeriodSeconds;
+    return typeof grace === 'number' ? grace : 10;
+  } catch {
+    return 10;
+  }
+}
+
+function refOf(c: LiveContainer, port?: number): ReplicaRef {
+  const address = serverAddressOf(c, port);
+  return { id: c.id, name: c.name, replica: c.replica, specHash: c.specHash, state: c.state, status: c.status, host: c.host, ports: c.ports, graceSeconds: graceOf(c), ...(address && { address }) };
+}
+
+/** How to start a replica of `app`: the container fields, labels and resolved resources. */
+function templateOf(env: string, revision: string, app: DesiredApp): ContainerTemplate {
+  const { spec } = app;
+  const userLabels = Object.fromEntries(Object.entries(app.labels).filter(([k]) => !k.startsWith('berth.')));
+  return {
+    namePrefix: `${env}-${app.name}`,
+    nameSuffix: app.specHash.slice(0, 8),
+    image: spec.image,
+    labels: {
+      ...userLabels,
+      [LABELS.managed]: 'true',
+      [LABELS.env]: env,
+      [LABELS.app]: app.name,
+      [LABELS.revision]: revision,
+      [LABELS.specHash]: app.specHash,
+      [LABELS.spec]: canonicalJson(containerFields(app.name, app.labels, spec)),
+    },
+    ...(spec.command && { command: spec.command }),
+    ...(spec.args && { args: spec.args }),
+    ...(spec.workingDir && { workingDir: spec.workingDir }),
+    ...(spec.user && { user: spec.user }),
+    env: spec.env,
+    ports: spec.ports.map((p) => ({ containerPort: p.containerPort, protocol: p.protocol, ...(p.hostPort && { hostPort: p.hostPort }) })),
+    ...(spec.resources?.cpu && { cpuNano: cpuToNano(spec.resources.cpu) }),
+    ...(spec.resources?.memory && { memoryBytes: memoryToBytes(spec.resources.memory) }),
+    volumes: spec.volumes,
+    restartPolicy: spec.restartPolicy,
+    stopGracePeriodSeconds: spec.stopGracePeriodSeconds,
+    init: spec.init,
+  };
+}
+
+function targetOf(env: string, revision: string, app: DesiredApp): DesiredTarget {
+  const route = routeTarget(app);
+  return { specHash: app.specHash, replicas: app.spec.replicas, image: app.spec.image, template: templateOf(env, revision, app), ...(app.spec.healthCheck && { healthCheck: app.spec.healthCheck }), strategy: app.spec.strategy, ...(route && { route }) };
+}
+
+/** Sorts an app's live replicas into what the rollout keeps, verifies, replaces and removes. */
+function groupReplicas(app: DesiredApp, live: LiveContainer[], route: ProxyRoute | undefined, target: RouteTarget | undefined): ReplicaGroups {
+  const port = target?.port;
+  const inUpstream = new Set(route?.servers.map((s) => s.containerId) ?? []);
+  const running = live.filter((c) => c.state === 'running');
+  const current = running.filter((c) => c.specHash === app.specHash).sort((a, b) => a.replica - b.replica);
+  const extras = current.length > app.spec.replicas ? current.slice(app.spec.replicas).reverse() : [];
+  const kept = current.slice(0, app.spec.replicas);
+  // Routed replicas missing from the upstream, and every replica of an unrouted app, may never have
+  // passed a gate (an apply was killed): they are verified before they count.
+  const confirmed = (c: LiveContainer): boolean => target !== undefined && inUpstream.has(c.id);
+  return {
+    keep: kept.filter(confirmed).map((c) => refOf(c, port)),
+    verify: kept.filter((c) => !confirmed(c)).map((c) => refOf(c, port)),
+    replace: running.filter((c) => c.specHash !== app.specHash).sort((a, b) => a.replica - b.replica).map((c) => refOf(c, port)),
+    removeStopped: live.filter((c) => c.state !== 'running').map((c) => refOf(c, port)),
+    scaleDown: extras.map((c) => refOf(c, port)),
+    prune: [],
+  };
+}
+
+/** The actions people read for one desired app. */
+function actionsOf(app: DesiredApp, live: LiveContainer[], route: ProxyRoute | undefined, target: RouteTarget | undefined): Action[] {
   const actions: Action[] = [];
   const add = (kind: ActionKind, reason: string, count: number, diff: string[] = []) => actions.push({ kind, app: app.name, reason, diff, count, ...(kind === 'replace' && { strategy: app.spec.strategy.type }) });
   const mine = live.filter((c) => c.specHash === app.specHash);
@@ -51,30 +128,59 @@ function planApp(app: DesiredApp, live: LiveContainer[], route: ProxyRoute | und
     const first = diff[0] ?? 'spec changed';
     add('replace', `spec changed: ${first}${diff.length > 1 ? ` (+${diff.length - 1} more)` : ''}`, stale.length, diff);
   }
-  if (broken.length > 0) {
-    add('heal', `replica not running: ${broken.map((c) => `${c.name} (${c.status})`).join(', ')}`, broken.length);
-  }
+  if (broken.length > 0) add('heal', `replica not running: ${broken.map((c) => `${c.name} (${c.status})`).join(', ')}`, broken.length);
   if (stale.length === 0 && live.length > 0) {
     // A broken replica is already replaced by heal; scale-up covers replicas with no container at all.
     const present = current.length + broken.length;
     if (present < want) add('scale-up', `replicas ${present} → ${want}${present > 0 ? ' (replica missing)' : ''}`, want - present);
     if (current.length > want) add('scale-down', `replicas ${current.length} → ${want}`, current.length - want);
   }
-  const target = desiredRoute(app);
   if (!sameRoute(target, route)) {
     const why = !route ? `add route ${target!.host}${target!.path}` : !target ? `remove route ${route.host}${route.path}` : `route changed: ${route.host}${route.path} → ${target.host}${target.path}`;
     add('route-update', why, 0);
   } else if (target && route && actions.length === 0) {
-    // Upstream must list exactly the running replicas (ports can change when Docker restarts one).
-    const expected = current.map((c) => serverAddress(app, c)).filter((a): a is string => !!a).sort();
+    // The upstream must list exactly the running replicas (ports change when Docker restarts one).
+    const expected = current.map((c) => serverAddressOf(c, target.port)).filter((a): a is string => !!a).sort();
     const actual = route.servers.map((s) => s.address).sort();
-    if (JSON.stringify(expected) !== JSON.stringify(actual)) add('route-update', `upstream out of date: ${actual.join(', ') || '(none)'} → ${expected.join(', ') || '(none)'}`, 0);
+    if (canonicalJson(expected) !== canonicalJson(actual)) add('route-update', `upstream out of date: ${actual.join(', ') || '(none)'} → ${expected.join(', ') || '(none)'}`, 0);
   }
   return actions;
 }
 
-/** Pure: desired × live → the ordered actions that make live match desired. */
+function emptyGroups(): ReplicaGroups {
+  return { keep: [], verify: [], replace: [], removeStopped: [], scaleDown: [], prune: [] };
+}
+
+/** Marks apps whose desired version rolled back before, then the apps that depend on a held one. */
+function holdApps(apps: AppPlan[], held: ReadonlyMap<string, HeldVersion> | undefined): void {
+  if (!held?.size) return;
+  const heldNames = new Set<string>();
+  for (const a of apps) {
+    if (a.op !== 'converge' || a.actions.length === 0) continue;
+    const h = held.get(a.app);
+    if (h && h.specHash === a.desired?.specHash) {
+      a.held = { reason: 'RolledBack', message: h.message };
+      heldNames.add(a.app);
+      continue;
+    }
+    const dep = a.dependsOn.find((d) => heldNames.has(d));
+    if (dep) {
+      a.held = { reason: 'DependencyFailed', message: `dependency "${dep}" is held at its previous version (its new version rolled back)` };
+      heldNames.add(a.app);
+    }
+  }
+}
+
+/** What live state looked like, compactly: a saved plan applies only while this still holds. */
+export function fingerprint(live: LiveState): LiveFingerprint {
+  const containers = live.containers.map((c) => ({ id: c.id, name: c.name, app: c.app, specHash: c.specHash, state: c.state })).sort((a, b) => (a.id < b.id ? -1 : 1));
+  return { containers, proxy: sha256(canonicalJson(live.proxy.routes)).slice(0, 16) };
+}
+
+/** Pure: desired × live → the complete, ordered work that makes live match desired. */
 export function plan(desired: DesiredState, live: LiveState, options: PlanOptions = {}): Plan {
+  const env = desired.environment;
+  const revision = formatRevision(desired.revision);
   const prune = options.prune ?? desired.settings.prune;
   const byApp = new Map<string, LiveContainer[]>();
   for (const c of live.containers) byApp.set(c.app, [...(byApp.get(c.app) ?? []), c]);
@@ -82,23 +188,35 @@ export function plan(desired: DesiredState, live: LiveState, options: PlanOption
   const apps: AppPlan[] = [];
   for (const app of dependencyOrder(desired.apps)) {
     const mine = byApp.get(app.name) ?? [];
-    apps.push({ app: app.name, desired: app, live: mine, actions: planApp(app, mine, routes.get(app.name)) });
+    const route = routes.get(app.name);
+    const desiredTarget = targetOf(env, desired.revision.sha ?? 'worktree', app);
+    const actions = actionsOf(app, mine, route, desiredTarget.route);
+    apps.push({ app: app.name, op: actions.length ? 'converge' : 'none', actions, dependsOn: app.spec.dependsOn, desired: desiredTarget, replicas: groupReplicas(app, mine, route, desiredTarget.route) });
   }
   const desiredNames = new Set(desired.apps.map((a) => a.name));
-  for (const name of [...byApp.keys()].filter((n) => !desiredNames.has(n)).sort()) {
-    const mine = byApp.get(name)!;
-    const actions: Action[] = prune ? [{ kind: 'remove', app: name, reason: 'not in repo', diff: [], count: mine.length }] : [];
-    apps.push({ app: name, live: mine, actions });
+  const gone = [...new Set([...byApp.keys(), ...routes.keys()])].filter((n) => !desiredNames.has(n)).sort();
+  for (const name of gone) {
+    const mine = byApp.get(name) ?? [];
+    const route = routes.get(name);
+    const actions: Action[] = [];
+    if (prune && mine.length) actions.push({ kind: 'remove', app: name, reason: 'not in repo', diff: [], count: mine.length });
+    if (route) actions.push({ kind: 'route-update', app: name, reason: `remove route ${route.host}${route.path}: app not in repo`, diff: [], count: 0 });
+    const replicas = { ...emptyGroups(), prune: prune ? mine.map((c) => refOf(c)) : [] };
+    apps.push({ app: name, op: actions.length ? 'prune' : 'none', actions, dependsOn: [], replicas });
   }
-  const staleRoutes = live.proxy.routes.filter((r) => !desiredNames.has(r.app));
-  for (const r of staleRoutes) {
-    const existing = apps.find((a) => a.app === r.app);
-    const action: Action = { kind: 'route-update', app: r.app, reason: `remove route ${r.host}${r.path}: app not in repo`, diff: [], count: 0 };
-    if (existing) existing.actions.push(action);
-    else apps.push({ app: r.app, live: [], actions: [action] });
-  }
+  holdApps(apps, options.held);
   const counts: Record<ActionKind, number> = { create: 0, replace: 0, 'scale-up': 0, 'scale-down': 0, heal: 0, remove: 0, 'route-update': 0 };
   for (const a of apps) for (const act of a.actions) counts[act.kind]++;
-  const empty = apps.every((a) => a.actions.length === 0);
-  return { env: desired.environment, revision: desired.revision.sha ?? 'worktree', apps, staleRoutes, counts, empty };
+  return {
+    version: 1,
+    env,
+    revision,
+    revisionKey: desired.revisionKey,
+    createdAt: (options.now ?? new Date()).toISOString(),
+    apps,
+    proxy: { routes: live.proxy.routes, drop: gone.filter((n) => routes.has(n)) },
+    counts,
+    empty: apps.every((a) => a.actions.length === 0),
+    live: fingerprint(live),
+  };
 }

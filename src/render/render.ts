@@ -1,5 +1,5 @@
 import type { Operation } from 'rfc6902';
-import type { Revision, RepoFile } from '../source/types.js';
+import { revisionKey, type Revision, type RepoFile } from '../source/types.js';
 import { canonicalJson, sha256 } from '../util/canonical.js';
 import { didYouMean } from '../util/suggest.js';
 import { crossChecks, type Locator } from './checks.js';
@@ -243,7 +243,7 @@ export function renderEnvironment(revision: Revision, environment: string, optio
 
   if (problems.length) return { ok: false, problems: dedupe(problems).sort(compareProblems) };
   plugins.sort((a, b) => (a.name < b.name ? -1 : 1));
-  return { ok: true, state: { environment, settings, revision: revision.ref, apps, plugins, unresolvedSecrets: [...unresolved].sort() } };
+  return { ok: true, state: { environment, settings, revision: revision.ref, revisionKey: revisionKey(revision), apps, plugins, unresolvedSecrets: [...unresolved].sort() } };
 }
 
 function applyOverlay(draft: AppDraft, doc: ParsedDoc, overlay: OverlayDoc): Problem[] {

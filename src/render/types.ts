@@ -103,6 +103,8 @@ export interface DesiredState {
   environment: string;
   settings: EnvironmentConfig;
   revision: RevisionRef;
+  /** Identity of the revision: its commit sha, or a digest of a plain directory's files. */
+  revisionKey: string;
   /** Sorted by name. */
   apps: DesiredApp[];
   plugins: PluginConfig[];

@@ -1,10 +1,11 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import type { AppResult, ReconcileResult } from '../apply/types.js';
-import type { Health } from '../runtime/types.js';
+import type { EventBus } from '../events/bus.js';
+import type { Trigger } from '../events/types.js';
+import type { EnvStatus } from '../status/types.js';
+import type { AppResult, ReasonCode, ReconcileResult } from '../status/vocabulary.js';
 
-export type SyncStatus = 'Synced' | 'OutOfSync' | 'Unknown';
-export type Trigger = 'startup' | 'poll' | 'watch' | 'webhook' | 'manual' | 'cron' | 'retry';
+export type { EnvStatus, Trigger };
 
 /** One reconcile, as recorded in the history. */
 export interface ReconcileRecord {
@@ -17,34 +18,11 @@ export interface ReconcileRecord {
   finishedAt: string;
   durationMs: number;
   result: ReconcileResult;
-  apps: { app: string; result: AppResult; actions: string[]; error?: string }[];
+  reason?: ReasonCode;
+  apps: { app: string; result: AppResult; reason?: ReasonCode; actions: string[]; error?: string }[];
   error?: string;
-}
-
-export interface AppStatus {
-  app: string;
-  syncStatus: SyncStatus;
-  health: Health;
-  revision: string;
-  message?: string;
-}
-
-export interface EnvStatus {
-  env: string;
-  syncStatus: SyncStatus;
-  health: Health;
-  lastAppliedRevision?: string;
-  lastAttemptedRevision?: string;
-  lastReconcile?: { result: ReconcileResult; finishedAt: string; error?: string };
-  apps: AppStatus[];
-  updatedAt: string;
-}
-
-const HEALTH_ORDER: Health[] = ['Healthy', 'Suspended', 'Progressing', 'Missing', 'Degraded'];
-
-/** An environment is as healthy as its least healthy app. */
-export function worstHealth(values: Health[]): Health {
-  return values.reduce<Health>((worst, h) => (HEALTH_ORDER.indexOf(h) > HEALTH_ORDER.indexOf(worst) ? h : worst), 'Healthy');
+  /** nginx reloads the apply made. */
+  reloads?: number;
 }
 
 /**
@@ -102,13 +80,14 @@ export class HistoryStore {
     return out;
   }
 
-  async writeStatus(status: EnvStatus): Promise<void> {
+  /** Replaces `name` in the history folder atomically: temp file, fsync, rename. */
+  async #writeJson(name: string, data: unknown): Promise<void> {
     await mkdir(this.#dir, { recursive: true });
-    const file = path.join(this.#dir, 'status.json');
-    const tmp = `${file}.${process.pid}.tmp`;
+    const file = path.join(this.#dir, name);
+    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     const handle = await open(tmp, 'w');
     try {
-      await handle.writeFile(JSON.stringify(status, null, 2));
+      await handle.writeFile(JSON.stringify(data, null, 2));
       await handle.sync();
     } finally {
       await handle.close();
@@ -116,11 +95,63 @@ export class HistoryStore {
     await rename(tmp, file);
   }
 
-  async readStatus(): Promise<EnvStatus | undefined> {
+  async #readJson<T>(name: string): Promise<T | undefined> {
     try {
-      return JSON.parse(await readFile(path.join(this.#dir, 'status.json'), 'utf8')) as EnvStatus;
+      return JSON.parse(await readFile(path.join(this.#dir, name), 'utf8')) as T;
     } catch {
       return undefined;
     }
   }
+
+  writeStatus(status: EnvStatus): Promise<void> {
+    return this.#writeJson('status.json', status);
+  }
+
+  readStatus(): Promise<EnvStatus | undefined> {
+    return this.#readJson<EnvStatus>('status.json');
+  }
+
+  /** The reconciler's memory (what it applied, which versions rolled back): survives restarts. */
+  writeMemory(memory: unknown): Promise<void> {
+    return this.#writeJson('memory.json', memory);
+  }
+
+  readMemory<T>(): Promise<T | undefined> {
+    return this.#readJson<T>('memory.json');
+  }
+}
+
+/** History listens to the bus: every reconcile that did something (not the quiet polls) is appended. */
+export function recordHistory(bus: EventBus, store: HistoryStore): () => void {
+  return bus.on(
+    'reconcile.finished',
+    async (e) => {
+      if (e.noop) return;
+      await store.append({
+        env: e.env,
+        revision: e.revision,
+        trigger: e.trigger,
+        startedAt: e.startedAt,
+        finishedAt: e.finishedAt,
+        durationMs: e.durationMs,
+        result: e.result,
+        ...(e.reason && { reason: e.reason }),
+        apps: e.apps.map((a) => ({ app: a.app, result: a.result, ...(a.reason && { reason: a.reason }), actions: a.actions, ...(a.error && { error: a.error }) })),
+        ...(e.error && { error: e.error }),
+        reloads: e.reloads,
+      });
+    },
+    { name: 'history' },
+  );
+}
+
+/** status.json follows the status board; a burst of changes writes only the newest. */
+export function writeStatusFile(bus: EventBus, store: HistoryStore): () => void {
+  return bus.on(
+    'status.changed',
+    async (e) => {
+      await store.writeStatus(e.status);
+    },
+    { name: 'status-file', maxQueue: 1 },
+  );
 }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EventBus } from '../events/bus.js';
 
 /** berth's Prometheus metrics, on a registry of their own (served at /metrics). */
 export class Metrics {
@@ -10,8 +11,31 @@ export class Metrics {
   readonly webhookRequests = new Counter({ name: 'berth_webhook_requests_total', help: 'Webhook requests by forge and HTTP status', labelNames: ['forge', 'code'], registers: [this.registry] });
   readonly applyActions = new Counter({ name: 'berth_apply_actions_total', help: 'Plan actions applied, by kind', labelNames: ['env', 'action'], registers: [this.registry] });
   readonly triggers = new Counter({ name: 'berth_triggers_total', help: 'Reconcile triggers received, by source (many coalesce into one reconcile)', labelNames: ['env', 'trigger'], registers: [this.registry] });
+  readonly driftTotal = new Counter({ name: 'berth_drift_detected_total', help: 'Drift reports (each change of what drifted counts once)', labelNames: ['env'], registers: [this.registry] });
+  readonly healthChanges = new Counter({ name: 'berth_health_changes_total', help: 'App health transitions, by the health entered', labelNames: ['env', 'health_status'], registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Metrics follow the event bus. */
+  subscribe(bus: EventBus): () => void {
+    const offs = [
+      bus.on('reconcile.finished', (e) => {
+        if (e.noop) return;
+        this.reconcileDuration.observe({ env: e.env, result: e.result }, e.durationMs / 1000);
+        this.reconcileTotal.inc({ env: e.env, result: e.result });
+      }),
+      bus.on('reconcile.started', (e) => {
+        for (const [action, n] of Object.entries(e.counts)) if (n > 0) this.applyActions.inc({ env: e.env, action }, n);
+      }),
+      bus.on('drift.detected', (e) => void this.driftTotal.inc({ env: e.env })),
+      bus.on('health.changed', (e) => void this.healthChanges.inc({ env: e.env, health_status: e.health.status })),
+      bus.on('status.changed', (e) => {
+        this.appInfo.reset();
+        for (const a of e.status.apps) this.appInfo.set({ env: e.env, app: a.app, sync_status: a.syncStatus, health_status: a.health, revision: /sha1:([0-9a-f]{40})/.exec(a.revision)?.[1] ?? 'worktree' }, 1);
+      }),
+    ];
+    return () => offs.forEach((off) => off());
   }
 }

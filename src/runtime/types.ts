@@ -106,12 +106,17 @@ export interface UpstreamServer {
   containerId: string;
 }
 
+/** Per-proxy directives of a route, keyed by proxy kind: each proxy driver reads its own key only. */
+export interface ProxyOptions {
+  nginx?: Record<string, string | number>;
+}
+
 export interface ProxyRoute {
   app: string;
   host: string;
   path: string;
   stripPrefix: boolean;
-  options: Record<string, string | number>;
+  proxyOptions: ProxyOptions;
   servers: UpstreamServer[];
 }
 
@@ -128,8 +133,6 @@ export interface ProxyDriver {
   /** Writes atomically, tests, reloads; on a failed test restores the previous config and throws. No-op when unchanged. */
   apply(config: ProxyConfig): Promise<{ changed: boolean }>;
 }
-
-export type Health = 'Healthy' | 'Progressing' | 'Degraded' | 'Missing' | 'Suspended';
 
 export interface LiveState {
   env: string;

@@ -32,6 +32,7 @@ export function formatRevision(ref: RevisionRef): string {
 export function revisionKey(revision: Revision): string {
   if (revision.ref.sha) return revision.ref.sha;
   const hash = createHash('sha1');
-  for (const f of revision.files.values()) hash.update(`${f.path}\0${f.id}\n`);
+  const files = [...revision.files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  for (const f of files) hash.update(`${f.path}\0${f.id}\n`);
   return `tree:${hash.digest('hex')}`;
 }

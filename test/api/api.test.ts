@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { createApi } from '../../src/api/server.js';
 import { verifyWebhook } from '../../src/api/webhooks.js';
 import { Controller } from '../../src/controller/controller.js';
+import { EventBus } from '../../src/events/bus.js';
 import { HistoryStore } from '../../src/report/history.js';
 import { Metrics } from '../../src/report/metrics.js';
 import { envSecretSource } from '../../src/render/secrets.js';
@@ -46,7 +47,7 @@ describe('API handler (in memory, as production calls it)', () => {
   const source: ConfigSource = { location: 'mem', kind: 'directory', fetch: async () => {}, read: async () => { throw new Error('unused'); } };
   const make = () => {
     const stateDir = mkdtempSync(path.join(os.tmpdir(), 'berth-api-'));
-    const controller = new Controller({ env: 'prod', source, runtime: {} as never, proxy: {} as never, history: new HistoryStore(stateDir, 'prod'), metrics: new Metrics(), log: pino({ level: 'silent' }), clock: fakeClock(), secrets: envSecretSource({}) });
+    const controller = new Controller({ env: 'prod', source, runtime: {} as never, proxy: {} as never, history: new HistoryStore(stateDir, 'prod'), metrics: new Metrics(), log: pino({ level: 'silent' }), clock: fakeClock(), secrets: envSecretSource({}), bus: new EventBus(), health: { update: () => {}, checkAll: async () => {}, healthOf: () => ({ status: 'Unknown' }) } });
     const triggers: string[] = [];
     controller.trigger = (t) => (triggers.push(t), { coalesced: false });
     const api = createApi(controller, { apiToken: 'tok', webhookSecret: 's', branch: () => 'main' });

@@ -89,7 +89,7 @@ function desired(extra: string, replicas = 4): DesiredState {
 
 async function converge(runtime: MemoryRuntime, proxy: MemoryProxy, state: DesiredState) {
   const live = { env: 'production', containers: await runtime.list(), proxy: await proxy.read() };
-  return applyPlan(plan(state, live), state, live, { runtime, proxy, clock: fakeClock() });
+  return applyPlan(plan(state, live), { runtime, proxy, clock: fakeClock() });
 }
 
 async function deployed(strategy: string, healthy?: (c: LiveContainer) => boolean) {
@@ -173,8 +173,10 @@ describe('rollout strategies (in-memory runtime and proxy)', () => {
     const { runtime, proxy, v2 } = await deployed('{ type: rolling, maxSurge: 1, maxUnavailable: 0 }');
     // A killed apply left one new replica running (never routed) and one created-but-dead.
     const { toCreateSpec } = await import('../../src/apply/container-spec.js');
-    await runtime.run(toCreateSpec('production', 'r', v2.apps[0]!, 0));
-    const dead = await runtime.run(toCreateSpec('production', 'r', v2.apps[0]!, 1));
+    const empty = { env: 'production', containers: [], proxy: { env: 'production', routes: [] } };
+    const template = plan(v2, empty).apps[0]!.desired!.template;
+    await runtime.run(toCreateSpec(template, 0));
+    const dead = await runtime.run(toCreateSpec(template, 1));
     await runtime.stop(dead.id);
     const report = await converge(runtime, proxy, v2);
     assert.equal(report.result, 'Succeeded');

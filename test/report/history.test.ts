@@ -3,7 +3,8 @@ import { appendFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { HistoryStore, worstHealth } from '../../src/report/history.js';
+import { HistoryStore } from '../../src/report/history.js';
+import { worstHealth } from '../../src/status/vocabulary.js';
 
 const record = (result: 'Succeeded' | 'Failed') => ({ env: 'prod', revision: `main@sha1:${'a'.repeat(40)}`, trigger: 'poll' as const, startedAt: 'x', finishedAt: 'y', durationMs: 1, result, apps: [] });
 

@@ -6,8 +6,8 @@ import type { ProxyConfig } from '../../src/runtime/types.js';
 const config: ProxyConfig = {
   env: 'prod',
   routes: [
-    { app: 'web', host: 'web.test', path: '/', stripPrefix: false, options: { client_max_body_size: '1m' }, servers: [{ address: '127.0.0.1:3001', containerId: 'a' }, { address: '127.0.0.1:3000', containerId: 'b', weight: 3 }] },
-    { app: 'docs', host: 'web.test', path: '/docs', stripPrefix: true, options: {}, servers: [] },
+    { app: 'web', host: 'web.test', path: '/', stripPrefix: false, proxyOptions: { nginx: { client_max_body_size: '1m' } }, servers: [{ address: '127.0.0.1:3001', containerId: 'a' }, { address: '127.0.0.1:3000', containerId: 'b', weight: 3 }] },
+    { app: 'docs', host: 'web.test', path: '/docs', stripPrefix: true, proxyOptions: {}, servers: [] },
   ],
 };
 

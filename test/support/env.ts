@@ -65,7 +65,7 @@ export function harness(dir: string, env: string, nginx: TestNginx): Harness {
       const desired = await render();
       const live = await observe(env, runtime, proxy);
       const planned = plan(desired, live);
-      const report = await applyPlan(planned, desired, live, { runtime, proxy, clock: systemClock });
+      const report = await applyPlan(planned, { runtime, proxy, clock: systemClock });
       return { ...report, plan: planned };
     },
   };

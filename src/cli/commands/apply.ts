@@ -1,54 +1,85 @@
-import { acquireLock } from '../../reconcile/lock.js';
-import { applyPlan } from '../../apply/apply.js';
-import type { ApplyEvent } from '../../apply/types.js';
-import { systemClock } from '../../util/clock.js';
-import { observe } from '../../runtime/observe.js';
+import { readFile } from 'node:fs/promises';
+import type { ApplyReport } from '../../apply/types.js';
+import { BerthError, UsageError } from '../../errors.js';
+import type { BerthEvent } from '../../events/types.js';
+import { createLogger } from '../../log.js';
 import { formatPlan } from '../../plan/format.js';
-import { plan } from '../../plan/plan.js';
-import { desiredStateFor, type GlobalOptions } from '../context.js';
-import { createDrivers, type DriverOptions } from '../drivers.js';
+import { parseSavedPlan } from '../../plan/saved.js';
+import type { Plan } from '../../plan/types.js';
+import { ValidationError } from '../../render/problems.js';
+import { acquireLock } from '../../reconcile/lock.js';
+import { loadMemory } from '../../reconcile/memory.js';
+import { reconcile, type ReconcileOutcome } from '../../reconcile/reconcile.js';
+import { StatusBoard, initialStatus } from '../../status/board.js';
+import { systemClock } from '../../util/clock.js';
+import { cliRevision, openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
+import type { DriverOptions } from '../drivers.js';
 import { paint, type Out } from '../output.js';
+import { buildPipeline } from '../pipeline.js';
 
-const PHASE_STYLE: Partial<Record<ApplyEvent['phase'], 'green' | 'red' | 'yellow' | 'cyan'>> = { done: 'green', failed: 'red', 'rolled-back': 'red', skipped: 'yellow', switch: 'cyan' };
+const PHASE_STYLE: Partial<Record<BerthEvent<'app.progress'>['phase'], 'green' | 'red' | 'yellow' | 'cyan'>> = { done: 'green', failed: 'red', 'rolled-back': 'red', skipped: 'yellow', switch: 'cyan' };
 
-/** `berth apply --env ENV`: plan, then apply with live progress. Exit 0 Succeeded, 1 Failed, 3 RolledBack. */
-export async function applyCommand(opts: GlobalOptions & DriverOptions, out: Out): Promise<number> {
-  const state = await desiredStateFor(opts);
-  const env = state.environment;
+export interface ApplyOptions extends GlobalOptions, DriverOptions {
+  /** A plan saved with `berth plan --output json`. */
+  plan?: string;
+}
+
+/** `berth apply --env ENV [--plan FILE]`: one reconcile with live progress. Exit 0 Succeeded, 1 Failed, 3 RolledBack. */
+export async function applyCommand(opts: ApplyOptions, out: Out): Promise<number> {
+  const env = requireEnv(opts);
+  const secrets = secretSourceFor(opts);
+  const savedPlan = opts.plan ? await readSavedPlan(opts.plan, secrets) : undefined;
   const lock = await acquireLock(opts.stateDir, env);
+  const log = createLogger(opts.logLevel === 'info' ? 'warn' : opts.logLevel);
   try {
-    const { runtime, proxy } = createDrivers(opts);
-    const live = await observe(env, runtime, proxy);
-    const planned = plan(state, live, { prune: opts.prune });
-    if (planned.empty) {
-      if (opts.output === 'json') out.print(JSON.stringify({ env, result: 'Succeeded', apps: [], changed: false }));
-      else out.info(paint(out, 'green', `✔ ${env} is in sync; nothing to apply`));
-      return 0;
-    }
-    if (opts.output !== 'json') out.info(formatPlan(planned, (style, text) => paint(out, style, text)) + '\n');
+    const source = await openCliSource(opts);
+    const p = buildPipeline(env, opts, source, log);
+    const board = new StatusBoard(p.bus, (await p.history.readStatus()) ?? initialStatus(env, new Date()));
     const t0 = Date.now();
-    const report = await applyPlan(planned, state, live, {
-      runtime,
-      proxy,
-      clock: systemClock,
-      onEvent: (e) => {
-        if (opts.output === 'json') return;
-        const elapsed = `[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s]`;
-        const style = PHASE_STYLE[e.phase];
-        const line = `${elapsed} ${e.app.padEnd(16)} ${e.phase.padEnd(11)} ${e.message}`;
-        out.info(style ? paint(out, style, line) : line);
-      },
-    });
-    if (opts.output === 'json') out.print(JSON.stringify(report, null, 2));
-    else {
-      const changed = report.apps.filter((a) => a.result !== 'Unchanged');
-      const tally = ['Succeeded', 'RolledBack', 'Failed', 'Skipped'].map((r) => [r, changed.filter((a) => a.result === r).length] as const).filter(([, n]) => n);
-      const color = report.result === 'Succeeded' ? 'green' : 'red';
-      out.info(paint(out, color, `${report.result === 'Succeeded' ? '✔' : '✖'} ${report.result}: ${tally.map(([r, n]) => `${n} ${r.toLowerCase()}`).join(', ')} in ${(report.durationMs / 1000).toFixed(1)}s, ${report.reloads} nginx reload${report.reloads === 1 ? '' : 's'}`));
-      for (const a of changed.filter((a) => a.error)) out.info(paint(out, 'red', `  ${a.app}: ${a.error}`));
-    }
-    return report.result === 'Succeeded' ? 0 : report.result === 'RolledBack' ? 3 : 1;
+    if (opts.output !== 'json') p.bus.on('app.progress', (e) => printProgress(out, e, t0));
+    const outcome = await reconcile(
+      { env, readRevision: () => cliRevision(opts, env), secrets, runtime: p.runtime, proxy: p.proxy, clock: systemClock, bus: p.bus, history: p.history, memory: await loadMemory(p.history), board, health: p.health, ...(opts.prune !== undefined && { prune: opts.prune }) },
+      { trigger: 'cli', force: true, ...(savedPlan && { savedPlan }), onPlan: (plan) => opts.output !== 'json' && !plan.empty && out.info(formatPlan(plan, (style, text) => paint(out, style, text)) + '\n') },
+    );
+    await p.bus.flush();
+    p.close();
+    return report(outcome, env, opts, out);
   } finally {
     await lock.release();
   }
+}
+
+async function readSavedPlan(file: string, secrets: ReturnType<typeof secretSourceFor>): Promise<Plan> {
+  const text = await readFile(file, 'utf8').catch((err: Error) => {
+    throw new UsageError(`cannot read the saved plan ${file}: ${err.message}`, { file });
+  });
+  return parseSavedPlan(text, secrets, file);
+}
+
+function printProgress(out: Out, e: BerthEvent<'app.progress'>, t0: number): void {
+  const elapsed = `[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s]`;
+  const style = PHASE_STYLE[e.phase];
+  const line = `${elapsed} ${e.app.padEnd(16)} ${e.phase.padEnd(11)} ${e.message}`;
+  out.info(style ? paint(out, style, line) : line);
+}
+
+/** Prints the outcome and turns it into the exit code. */
+function report(outcome: ReconcileOutcome, env: string, opts: ApplyOptions, out: Out): number {
+  if (outcome.kind === 'source-failed' || outcome.kind === 'observe-failed') throw outcome.error instanceof BerthError ? outcome.error : new BerthError(outcome.kind === 'source-failed' ? 'E_SOURCE' : 'E_DOCKER', outcome.error.message, { env }, outcome.error);
+  if (outcome.kind === 'render-failed') throw new ValidationError(outcome.problems, env);
+  if (outcome.kind !== 'applied') {
+    if (opts.output === 'json') out.print(JSON.stringify({ env, result: 'Succeeded', apps: [], changed: false }));
+    else out.info(paint(out, 'green', `✔ ${env} is in sync; nothing to apply`));
+    return 0;
+  }
+  const r: ApplyReport = outcome.report;
+  if (opts.output === 'json') out.print(JSON.stringify(r, null, 2));
+  else {
+    const changed = r.apps.filter((a) => a.result !== 'Unchanged');
+    const tally = ['Succeeded', 'RolledBack', 'Failed', 'Skipped'].map((x) => [x, changed.filter((a) => a.result === x).length] as const).filter(([, n]) => n);
+    const color = r.result === 'Succeeded' ? 'green' : 'red';
+    out.info(paint(out, color, `${r.result === 'Succeeded' ? '✔' : '✖'} ${r.result}: ${tally.map(([x, n]) => `${n} ${x.toLowerCase()}`).join(', ')} in ${(r.durationMs / 1000).toFixed(1)}s, ${r.reloads} nginx reload${r.reloads === 1 ? '' : 's'}`));
+    for (const a of changed.filter((a) => a.error)) out.info(paint(out, 'red', `  ${a.app}: ${a.error}`));
+  }
+  return r.result === 'Succeeded' ? 0 : r.result === 'RolledBack' ? 3 : 1;
 }

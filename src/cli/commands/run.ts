@@ -1,17 +1,18 @@
-import { acquireLock } from '../../reconcile/lock.js';
 import { createApi, serve } from '../../api/server.js';
+import { EventLog } from '../../api/sse.js';
 import { Controller } from '../../controller/controller.js';
-import { scheduleResync, startPolling, watchRefs, type Stop } from '../../controller/triggers.js';
+import { scheduleResync, startPolling, validateCron, watchRefs, type Stop } from '../../controller/triggers.js';
+import { UsageError } from '../../errors.js';
 import { createLogger } from '../../log.js';
-import { systemClock } from '../../util/clock.js';
-import { GitNotesReporter } from '../../forge/local/git-notes.js';
+import { acquireLock } from '../../reconcile/lock.js';
 import { HistoryStore, type EnvStatus, type ReconcileRecord } from '../../report/history.js';
 import { Metrics } from '../../report/metrics.js';
+import { systemClock } from '../../util/clock.js';
 import { parseDuration } from '../../util/units.js';
-import { UsageError } from '../../errors.js';
 import { openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
-import { createDrivers, type DriverOptions } from '../drivers.js';
+import type { DriverOptions } from '../drivers.js';
 import { paint, type Out } from '../output.js';
+import { buildPipeline } from '../pipeline.js';
 
 export interface RunOptions extends GlobalOptions, DriverOptions {
   listen: string;
@@ -25,45 +26,30 @@ export interface RunOptions extends GlobalOptions, DriverOptions {
 /** `berth run`: the controller. Runs until SIGTERM/SIGINT; then finishes the current reconcile and exits 0. */
 export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
   const env = requireEnv(opts);
-  let intervalMs: number;
-  try {
-    intervalMs = parseDuration(opts.interval);
-  } catch (err) {
-    throw new UsageError(`--interval: ${(err as Error).message}`);
-  }
+  const intervalMs = usage('--interval', () => parseDuration(opts.interval));
+  if (opts.resyncCron) usage('--resync-cron', () => validateCron(opts.resyncCron!));
   const log = createLogger(opts.logLevel);
   const lock = await acquireLock(opts.stateDir, env);
   const stops: Stop[] = [];
   try {
     const source = await openCliSource(opts);
-    const { runtime, proxy } = createDrivers(opts, (message) => log.warn({ detail: message }, 'nginx reload not confirmed'));
-    const history = new HistoryStore(opts.stateDir, env);
     const metrics = new Metrics();
-    const controller = new Controller({
-      env,
-      source,
-      runtime,
-      proxy,
-      history,
-      metrics,
-      log,
-      clock: systemClock,
-      secrets: secretSourceFor(opts),
-      ...(opts.prune === false && { prune: false }),
-      ...(source.git && !source.git.remote && { reporters: [new GitNotesReporter(source.git)] }),
-    });
+    const p = buildPipeline(env, opts, source, log, metrics);
+    stops.push(() => p.close());
+    const controller = new Controller({ env, source, runtime: p.runtime, proxy: p.proxy, history: p.history, metrics, log, clock: systemClock, secrets: secretSourceFor(opts), bus: p.bus, health: p.health, ...(opts.prune !== undefined && { prune: opts.prune }) });
     await controller.init();
-    const api = createApi(controller, {
-      ...(opts.apiToken && { apiToken: opts.apiToken }),
-      ...(opts.webhookSecret && { webhookSecret: opts.webhookSecret }),
-      branch: () => controller.lastDesired?.revision.branch,
+    const events = new EventLog(p.bus);
+    stops.push(() => events.close());
+    const api = createApi(controller, { events, ...(opts.apiToken && { apiToken: opts.apiToken }), ...(opts.webhookSecret && { webhookSecret: opts.webhookSecret }), branch: () => controller.lastDesired?.revision.branch });
+    const server = await serve(api, opts.listen).catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`--listen ${opts.listen}: ${err.code === 'EADDRINUSE' ? 'the address is already in use (another berth run?); choose another with --listen' : err.message}`);
     });
-    const server = await serve(api, opts.listen);
     stops.push(() => new Promise<void>((r) => server.close(() => r())));
     log.info({ env, repo: source.location, listen: opts.listen, intervalMs }, 'berth controller started');
     out.info(paint(out, 'green', `berth run: environment ${env} from ${source.location}; API on http://${opts.listen}`));
 
     controller.trigger('startup');
+    controller.watch();
     stops.push(startPolling(controller, intervalMs));
     if (source.git && !source.git.remote) stops.push(await watchRefs(controller, source.git.gitdir));
     if (opts.resyncCron) stops.push(scheduleResync(controller, opts.resyncCron, opts.resyncTimezone));
@@ -76,13 +62,20 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
       process.once('SIGTERM', () => bye('SIGTERM'));
       process.once('SIGINT', () => bye('SIGINT'));
     });
-    for (const stop of stops.reverse()) await stop();
-    stops.length = 0;
     await controller.stop();
     return 0;
   } finally {
     for (const stop of stops.reverse()) await stop();
     await lock.release();
+  }
+}
+
+/** Runs a check of an option's value; its error becomes a usage error naming the option. */
+function usage<T>(flag: string, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    throw new UsageError(`${flag}: ${(err as Error).message}`);
   }
 }
 
@@ -110,7 +103,7 @@ export async function statusCommand(opts: GlobalOptions & { server: string }, ou
   out.print(`${paint(out, 'bold', status.env)}  sync ${status.syncStatus}  health ${status.health}`);
   out.print(`  last applied:   ${status.lastAppliedRevision ?? '-'}\n  last attempted: ${status.lastAttemptedRevision ?? '-'}`);
   if (status.lastReconcile) out.print(`  last reconcile: ${status.lastReconcile.result} at ${status.lastReconcile.finishedAt}${status.lastReconcile.error ? ` (${status.lastReconcile.error})` : ''}`);
-  for (const a of status.apps) out.print(`  ${a.app.padEnd(20)} ${a.syncStatus.padEnd(10)} ${a.health.padEnd(12)} ${a.message ?? ''}`);
+  for (const a of status.apps) out.print(`  ${a.app.padEnd(20)} ${a.syncStatus.padEnd(10)} ${a.health.padEnd(12)} ${a.healthMessage ?? ''}${a.message ? `  (${a.message})` : ''}`);
   return 0;
 }
 
@@ -125,7 +118,7 @@ export async function historyCommand(opts: GlobalOptions & { server: string; lim
   }
   for (const r of records) {
     const apps = r.apps.map((a) => `${a.app}:${a.result}`).join(' ');
-    out.print(`#${r.id} ${r.finishedAt} ${r.result.padEnd(10)} ${r.revision} (${r.trigger}, ${(r.durationMs / 1000).toFixed(1)}s) ${apps}${r.error ? `\n     ${r.error}` : ''}`);
+    out.print(`#${r.id} ${r.finishedAt} ${r.result.padEnd(10)} ${r.revision}${r.reason ? ` [${r.reason}]` : ''} (${r.trigger}, ${(r.durationMs / 1000).toFixed(1)}s) ${apps}${r.error ? `\n     ${r.error}` : ''}`);
   }
   if (!records.length) out.info('no reconciles recorded yet');
   return 0;

@@ -27,7 +27,7 @@ function routeLocations(env: string, r: ProxyRoute): string[] {
     '    proxy_next_upstream error timeout http_502 http_503;',
     '    proxy_next_upstream_tries 3;',
     '    proxy_connect_timeout 2s;',
-    ...Object.entries(r.options)
+    ...Object.entries(r.proxyOptions.nginx ?? {})
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([k, v]) => `    ${k} ${String(v)};`),
   ];
@@ -97,7 +97,13 @@ export function parseNginxState(text: string): ProxyConfig | undefined {
   if (!line) return undefined;
   try {
     const parsed = JSON.parse(line.slice(STATE_PREFIX.length)) as ProxyConfig;
-    return Array.isArray(parsed.routes) ? parsed : undefined;
+    if (!Array.isArray(parsed.routes)) return undefined;
+    // Files written before options were keyed by proxy kind carry `options`: they are nginx's.
+    for (const r of parsed.routes as (ProxyRoute & { options?: Record<string, string | number> })[]) {
+      if (!r.proxyOptions) r.proxyOptions = { nginx: r.options ?? {} };
+      delete r.options;
+    }
+    return parsed;
   } catch {
     return undefined;
   }

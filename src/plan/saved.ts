@@ -1,0 +1,59 @@
+import { BerthError, UsageError } from '../errors.js';
+import { SecretValue, secretEnvName, type SecretSource } from '../render/secrets.js';
+import type { Plan } from './types.js';
+
+/** How a secret appears in a saved plan: its name and a digest, never its value. */
+interface SavedSecret {
+  secretRef: string;
+  sha256: string;
+}
+
+const DIGEST_CHARS = 16;
+
+/** A plan as JSON (`berth plan --output json`, `--out FILE`): secrets as references with a digest. */
+export function serializePlan(plan: Plan): string {
+  return JSON.stringify(
+    plan,
+    function (this: Record<string, unknown>, key, value: unknown) {
+      const original = this[key];
+      if (original instanceof SecretValue) return { secretRef: original.ref, sha256: original.digest().slice(0, DIGEST_CHARS) } satisfies SavedSecret;
+      return value;
+    },
+    2,
+  );
+}
+
+function isSavedSecret(v: unknown): v is SavedSecret {
+  return typeof v === 'object' && v !== null && typeof (v as SavedSecret).secretRef === 'string' && typeof (v as SavedSecret).sha256 === 'string';
+}
+
+/**
+ * Reads a saved plan back. Secret references are resolved from `secrets` and must still have the
+ * value the plan was made with: a rotated secret makes the plan stale.
+ */
+export function parseSavedPlan(text: string, secrets: SecretSource, file: string): Plan {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${file} is not a saved plan: ${(err as Error).message}; make one with berth plan --env ENV --output json > ${file}`, { file });
+  }
+  const plan = raw as Plan;
+  if (typeof raw !== 'object' || raw === null || plan.version !== 1 || !Array.isArray(plan.apps) || typeof plan.env !== 'string' || !plan.live) {
+    throw new UsageError(`${file} is not a saved plan of this berth version (expected "version": 1 with env, apps and live); make one with berth plan --env ENV --output json`, { file });
+  }
+  for (const app of plan.apps) {
+    const env = app.desired?.template.env;
+    if (!env) continue;
+    for (const [name, value] of Object.entries(env as Record<string, unknown>)) {
+      if (!isSavedSecret(value)) continue;
+      const secret = new SecretValue(value.secretRef, secrets.get(value.secretRef));
+      if (!secret.resolved) throw new UsageError(`saved plan needs secret "${value.secretRef}" (app ${app.app}, env ${name}); set ${secretEnvName(value.secretRef)} or pass --secrets-file`, { file, app: app.app });
+      if (secret.digest().slice(0, DIGEST_CHARS) !== value.sha256) {
+        throw new BerthError('E_PLAN_STALE', `saved plan is stale: secret "${value.secretRef}" (app ${app.app}) has changed since the plan was made; make a new plan`, { file, app: app.app });
+      }
+      env[name] = secret;
+    }
+  }
+  return plan;
+}

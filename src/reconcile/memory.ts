@@ -1,0 +1,35 @@
+import type { HistoryStore } from '../report/history.js';
+
+/** A desired version that rolled back: held until the repo changes the app or a person forces a sync. */
+export interface HeldEntry {
+  specHash: string;
+  message: string;
+  /** The revision it failed at. */
+  revision: string;
+}
+
+/** What the reconciler remembers between reconciles (and, through the state dir, across restarts). */
+export interface ReconcileMemory {
+  lastAppliedKey?: string;
+  lastAppliedRevision?: string;
+  lastAttemptedRevision?: string;
+  /** A revision that failed to render is recorded once, not on every poll. */
+  lastFailedRenderKey?: string;
+  /** Drift is reported once per change of what drifted. */
+  lastDriftReport?: string;
+  held: Record<string, HeldEntry>;
+}
+
+/** Loads the memory; a state dir from before memory.json existed gives what its status file knew. */
+export async function loadMemory(history: HistoryStore): Promise<ReconcileMemory> {
+  const saved = await history.readMemory<ReconcileMemory>();
+  if (saved) return { ...saved, held: saved.held ?? {} };
+  const status = await history.readStatus();
+  const sha = /sha1:([0-9a-f]{40})/.exec(status?.lastAppliedRevision ?? '')?.[1];
+  return {
+    held: {},
+    ...(sha && { lastAppliedKey: sha }),
+    ...(status?.lastAppliedRevision && { lastAppliedRevision: status.lastAppliedRevision }),
+    ...(status?.lastAttemptedRevision && { lastAttemptedRevision: status.lastAttemptedRevision }),
+  };
+}

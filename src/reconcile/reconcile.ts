@@ -1,0 +1,251 @@
+import { applyPlan } from '../apply/apply.js';
+import type { ApplyReport, RolloutHooks } from '../apply/types.js';
+import type { EventBus } from '../events/bus.js';
+import type { AppOutcome, Trigger } from '../events/types.js';
+import { plan, type HeldVersion } from '../plan/plan.js';
+import type { Plan } from '../plan/types.js';
+import type { DocCache } from '../render/doc-cache.js';
+import { formatProblem, type Problem } from '../render/problems.js';
+import { renderEnvironment } from '../render/render.js';
+import type { SecretSource } from '../render/secrets.js';
+import type { DesiredState } from '../render/types.js';
+import type { HistoryStore } from '../report/history.js';
+import { observe } from '../runtime/observe.js';
+import type { LiveContainer, LiveState, ProxyDriver, RuntimeDriver } from '../runtime/types.js';
+import { formatRevision, revisionKey, type Revision } from '../source/types.js';
+import type { StatusBoard } from '../status/board.js';
+import { appStatuses, envStatus } from '../status/compute.js';
+import { reasonOfError, type HealthStatus, type ReconcileResult } from '../status/vocabulary.js';
+import type { Clock } from '../util/clock.js';
+import type { ReconcileMemory } from './memory.js';
+import { checkSavedPlan } from './saved-plan.js';
+
+/** Health per app, from probes: the health monitor in the controller, one probe round in one-shot commands. */
+export interface HealthSource {
+  update(apps: { app: string; specHash: string; replicas: number; healthCheck?: NonNullable<Plan['apps'][number]['desired']>['healthCheck'] }[], containers: LiveContainer[]): void;
+  checkAll(): Promise<void>;
+  healthOf(app: string): HealthStatus;
+}
+
+/** Everything one reconcile of one environment needs: every side effect comes in here. */
+export interface ReconcileDeps {
+  env: string;
+  /** The source stage: the revision to reconcile (fetching first, for a remote). */
+  readRevision(): Promise<Revision>;
+  secrets: SecretSource;
+  cache?: DocCache;
+  runtime: RuntimeDriver;
+  proxy: ProxyDriver;
+  clock: Clock;
+  bus: EventBus;
+  history: HistoryStore;
+  memory: ReconcileMemory;
+  board: StatusBoard;
+  health: HealthSource;
+  /** `--prune`/`--no-prune` when the user gave one: it overrides the repo's setting. */
+  prune?: boolean;
+  hooks?: RolloutHooks[];
+}
+
+export interface ReconcileRequest {
+  trigger: Trigger;
+  /** A person asked: roll out even versions that rolled back before, and heal drift without selfHeal. */
+  force?: boolean;
+  /** Apply this saved plan instead of a fresh one (refused when live state or the revision moved). */
+  savedPlan?: Plan;
+  /** Called with the plan before anything is applied (the CLI prints it). */
+  onPlan?(plan: Plan): void;
+}
+
+export type ReconcileOutcome =
+  | { kind: 'source-failed' | 'observe-failed'; error: Error; retry: true }
+  | { kind: 'render-failed'; problems: Problem[]; revision: Revision; retry: false }
+  | { kind: 'in-sync' | 'drift' | 'held'; plan: Plan; desired: DesiredState; retry: false }
+  | { kind: 'applied'; plan: Plan; desired: DesiredState; report: ApplyReport; retry: boolean };
+
+interface Run {
+  deps: ReconcileDeps;
+  request: ReconcileRequest;
+  started: number;
+}
+
+/**
+ * One reconcile: source → render → observe → plan → apply → record. The controller and `berth apply`
+ * both call this; what happened is told through events (history, metrics, logs, statuses listen).
+ */
+export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest): Promise<ReconcileOutcome> {
+  const run: Run = { deps, request, started: deps.clock.now() };
+  let revision: Revision;
+  try {
+    revision = await deps.readRevision();
+  } catch (err) {
+    return unavailable(run, 'source-failed', err, `cannot fetch the config repo: ${(err as Error).message}`);
+  }
+  const rendered = renderEnvironment(revision, deps.env, { secrets: deps.secrets, ...(deps.cache && { cache: deps.cache }) });
+  deps.cache?.prune();
+  if (!rendered.ok) return renderFailed(run, revision, rendered.problems);
+  const desired = rendered.state;
+  let live: LiveState;
+  try {
+    live = await observe(deps.env, deps.runtime, deps.proxy);
+  } catch (err) {
+    return unavailable(run, 'observe-failed', err, (err as Error).message);
+  }
+  const planned = request.savedPlan ? checkSavedPlan(request.savedPlan, desired, live) : plan(desired, live, planOptions(deps, request));
+  request.onPlan?.(planned);
+  const newRevision = desired.revisionKey !== deps.memory.lastAppliedKey;
+  const runnable = planned.apps.filter((a) => a.actions.length > 0 && !a.held);
+  if (planned.empty || runnable.length === 0) return quiet(run, desired, planned, live, newRevision);
+  if (!newRevision && !request.force && !desired.settings.selfHeal) return drift(run, desired, planned, live);
+  return apply(run, desired, planned, live, newRevision);
+}
+
+function planOptions(deps: ReconcileDeps, request: ReconcileRequest): Parameters<typeof plan>[2] {
+  const held = new Map<string, HeldVersion>(request.force ? [] : Object.entries(deps.memory.held));
+  return { ...(deps.prune !== undefined && { prune: deps.prune }), held, now: new Date(deps.clock.now()) };
+}
+
+/** Git or the runtime cannot be reached: keep everything running, report Unknown, retry. */
+async function unavailable(run: Run, kind: 'source-failed' | 'observe-failed', err: unknown, message: string): Promise<ReconcileOutcome> {
+  const { deps, request } = run;
+  const reason = kind === 'source-failed' ? 'SourceUnavailable' : reasonOfError(err);
+  deps.bus.emit('reconcile.error', { env: deps.env, trigger: request.trigger, reason, message });
+  const current = deps.board.current;
+  deps.board.update({ syncStatus: 'Unknown', message, apps: current.apps.map((a) => ({ ...a, syncStatus: 'Unknown', message })) }, new Date(deps.clock.now()));
+  return { kind, error: err instanceof Error ? err : new Error(String(err)), retry: true };
+}
+
+/** A revision that does not render: recorded once (not per poll); nothing is applied. */
+async function renderFailed(run: Run, revision: Revision, problems: Problem[]): Promise<ReconcileOutcome> {
+  const { deps } = run;
+  const rev = formatRevision(revision.ref);
+  const error = `${problems.length} problem(s) in the config repo; first: ${formatProblem(problems[0]!)}`;
+  const key = revisionKey(revision);
+  const noop = key === deps.memory.lastFailedRenderKey;
+  deps.memory.lastFailedRenderKey = key;
+  deps.memory.lastAttemptedRevision = rev;
+  finish(run, rev, { result: 'Failed', reason: 'RenderFailed', noop, apps: [], error, reloads: 0 });
+  deps.board.update({ message: error, lastAttemptedRevision: rev }, new Date(deps.clock.now()));
+  await deps.history.writeMemory(deps.memory);
+  return { kind: 'render-failed', problems, revision, retry: false };
+}
+
+/** Nothing to apply: in sync (recorded once for a new revision), or every change held after a rollback. */
+async function quiet(run: Run, desired: DesiredState, planned: Plan, live: LiveState, newRevision: boolean): Promise<ReconcileOutcome> {
+  const { deps } = run;
+  const rev = planned.revision;
+  const recordIt = planned.empty && newRevision;
+  if (planned.empty) {
+    deps.memory.lastAppliedKey = desired.revisionKey;
+    deps.memory.lastAppliedRevision = rev;
+    deps.memory.lastDriftReport = undefined;
+  }
+  deps.memory.lastAttemptedRevision = rev;
+  finish(run, rev, { result: planned.empty ? 'Succeeded' : 'RolledBack', noop: !recordIt, apps: [], reloads: 0, ...(!planned.empty && { reason: 'RolledBack' as const }) });
+  await publishStatus(run, desired, planned, live, new Map());
+  await deps.history.writeMemory(deps.memory);
+  return { kind: planned.empty ? 'in-sync' : 'held', plan: planned, desired, retry: false };
+}
+
+/** Live state moved away from the applied revision and selfHeal is off: report (once per change), touch nothing. */
+async function drift(run: Run, desired: DesiredState, planned: Plan, live: LiveState): Promise<ReconcileOutcome> {
+  const { deps } = run;
+  const drifted = planned.apps.filter((a) => a.actions.length && !a.held).map((a) => a.app);
+  const description = `drift: ${drifted.join(', ')} differ${drifted.length === 1 ? 's' : ''} from the repo`;
+  if (description !== deps.memory.lastDriftReport) {
+    deps.memory.lastDriftReport = description;
+    deps.bus.emit('drift.detected', { env: deps.env, revision: planned.revision, apps: drifted, selfHeal: false, description });
+    await deps.history.writeMemory(deps.memory);
+  }
+  finish(run, planned.revision, { result: 'Succeeded', noop: true, apps: [], reloads: 0 });
+  await publishStatus(run, desired, planned, live, new Map());
+  return { kind: 'drift', plan: planned, desired, retry: false };
+}
+
+/** Rolls the plan out and remembers what rolled back, so the same version is not tried on every poll. */
+async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveState, newRevision: boolean): Promise<ReconcileOutcome> {
+  const { deps, request } = run;
+  const { env, bus, memory } = deps;
+  const rev = planned.revision;
+  const drifted = newRevision ? [] : planned.apps.filter((a) => a.actions.length && !a.held).map((a) => a.app);
+  if (drifted.length) bus.emit('drift.detected', { env, revision: rev, apps: drifted, selfHeal: true, description: `drift: ${drifted.join(', ')}; healing` });
+  memory.lastAttemptedRevision = rev;
+  bus.emit('reconcile.started', { env, revision: rev, trigger: request.trigger, apps: planned.apps.filter((a) => a.actions.length).length, counts: planned.counts });
+  const report = await applyPlan(planned, {
+    runtime: deps.runtime,
+    proxy: deps.proxy,
+    clock: deps.clock,
+    ...(deps.hooks && { hooks: deps.hooks }),
+    onProgress: (p) => bus.emit('app.progress', { env, ...p }),
+    onResult: (o) => bus.emit('app.result', { env, revision: rev, ...o }),
+    onHookError: (hook, app, err) => bus.emit('app.progress', { env, app, phase: 'failed', message: `${hook} hook failed: ${(err as Error).message}` }),
+  });
+  remember(memory, planned, report.apps);
+  if (report.result === 'Succeeded') {
+    memory.lastAppliedKey = desired.revisionKey;
+    memory.lastAppliedRevision = rev;
+    memory.lastDriftReport = undefined;
+    if (drifted.length) bus.emit('drift.healed', { env, revision: rev, apps: drifted });
+  }
+  const changed = report.apps.filter((a) => a.result !== 'Unchanged');
+  const failed = changed.find((a) => a.result === 'Failed');
+  finish(run, rev, { result: report.result, noop: false, apps: changed, reloads: report.reloads, ...(failed?.reason && { reason: failed.reason }) });
+  await deps.history.writeMemory(memory);
+  const after = await observe(env, deps.runtime, deps.proxy).catch(() => live);
+  const fresh = plan(desired, after, planOptions(deps, { ...request, force: false }));
+  await publishStatus(run, desired, fresh, after, new Map(changed.filter((a) => a.error).map((a) => [a.app, a.error!])));
+  return { kind: 'applied', plan: planned, desired, report, retry: report.result === 'Failed' };
+}
+
+/** Versions that rolled back are held; an app that applied its desired version is no longer held. */
+function remember(memory: ReconcileMemory, planned: Plan, outcomes: AppOutcome[]): void {
+  for (const o of outcomes) {
+    const target = planned.apps.find((a) => a.app === o.app)?.desired;
+    if (o.result === 'RolledBack' && target) memory.held[o.app] = { specHash: target.specHash, message: o.error ?? 'rolled back', revision: planned.revision };
+    if (o.result === 'Succeeded') delete memory.held[o.app];
+  }
+}
+
+interface Finished {
+  result: ReconcileResult;
+  reason?: AppOutcome['reason'];
+  noop: boolean;
+  apps: AppOutcome[];
+  error?: string;
+  reloads: number;
+}
+
+/** Announces the end of a reconcile; history, metrics, logs and statuses take it from there. */
+function finish(run: Run, revision: string, f: Finished): void {
+  const { deps, request, started } = run;
+  const finished = deps.clock.now();
+  deps.bus.emit('reconcile.finished', {
+    env: deps.env,
+    revision,
+    trigger: request.trigger,
+    result: f.result,
+    ...(f.reason && { reason: f.reason }),
+    noop: f.noop,
+    startedAt: new Date(started).toISOString(),
+    finishedAt: new Date(finished).toISOString(),
+    durationMs: finished - started,
+    apps: f.apps,
+    ...(f.error && { error: f.error }),
+    reloads: f.reloads,
+  });
+  if (!f.noop) deps.board.update({ lastReconcile: { result: f.result, ...(f.reason && { reason: f.reason }), finishedAt: new Date(finished).toISOString(), ...(f.error && { error: f.error }) } }, new Date(finished));
+}
+
+/** Sync from a fresh plan, health from probes (one round now), held versions from memory. */
+async function publishStatus(run: Run, desired: DesiredState, planned: Plan, live: LiveState, errors: ReadonlyMap<string, string>): Promise<void> {
+  const { deps } = run;
+  deps.health.update(
+    desired.apps.map((a) => ({ app: a.name, specHash: a.specHash, replicas: a.spec.replicas, ...(a.spec.healthCheck && { healthCheck: a.spec.healthCheck }) })),
+    live.containers,
+  );
+  await deps.health.checkAll();
+  const held = new Map(Object.entries(deps.memory.held));
+  const apps = appStatuses({ plan: planned, containers: live.containers, healthOf: (app) => deps.health.healthOf(app), held, errors });
+  const next = envStatus(deps.board.current, apps, planned, new Date(deps.clock.now()));
+  deps.board.update({ ...next, message: undefined, ...(deps.memory.lastAppliedRevision && { lastAppliedRevision: deps.memory.lastAppliedRevision }), ...(deps.memory.lastAttemptedRevision && { lastAttemptedRevision: deps.memory.lastAttemptedRevision }) }, new Date(deps.clock.now()));
+}
