@@ -104,13 +104,36 @@ async function pipeBody(response: Response, res: http.ServerResponse, gone: Abor
   if (!response.body) return void res.end();
   res.flushHeaders();
   const reader = response.body.getReader();
-  gone.addEventListener('abort', () => void reader.cancel().catch(() => {}), { once: true });
-  for (;;) {
-    const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
-    if (done || gone.aborted) break;
-    res.write(value);
+  // Cancelling settles a pending read, so a quiet stream (SSE between events) stops at once, and runs its cleanup.
+  const cancel = (): void => void reader.cancel().catch(() => {});
+  gone.addEventListener('abort', cancel, { once: true });
+  try {
+    for (;;) {
+      if (gone.aborted) return cancel();
+      const { value, done } = await reader.read();
+      if (done) return void res.end();
+      if (!res.write(value)) await drained(res, gone);
+    }
+  } catch {
+    // A body that fails midway must not look complete: cut the connection rather than end it cleanly.
+    res.destroy();
+  } finally {
+    gone.removeEventListener('abort', cancel);
   }
-  res.end();
+}
+
+/** Resolves once `res` takes writes again or the client is gone: a slow client's backlog stays in the stream, where its producer can see it. */
+function drained(res: http.ServerResponse, gone: AbortSignal): Promise<void> {
+  if (gone.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      gone.removeEventListener('abort', done);
+      resolve();
+    };
+    res.on('drain', done);
+    gone.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** Serves a Request → Response handler on node:http; bodies over MAX_BODY_BYTES get 413 unread. */
@@ -133,16 +156,20 @@ export function serve(handler: (req: Request, body: Buffer) => Promise<Response>
       // Aborted when the client goes away, so a streaming handler (SSE) can stop.
       const gone = new AbortController();
       res.on('close', () => gone.abort());
+      let response: Response | undefined;
       try {
         const headers = new Headers();
         for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
         const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers, signal: gone.signal });
-        const response = await handler(request, Buffer.concat(chunks));
+        response = await handler(request, Buffer.concat(chunks));
         res.writeHead(response.status, Object.fromEntries(response.headers));
         await pipeBody(response, res, gone.signal);
       } catch (err) {
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: (err as Error).message }));
+        // A body we will not send must still be cancelled: a stream keeps its subscriptions until then.
+        void response?.body?.cancel().catch(() => {});
+        // Once headers are out, an error body would be spliced into the response: cut it instead.
+        if (res.headersSent) return void res.destroy();
+        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (err as Error).message }));
       }
     });
   });

@@ -1,84 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { applyPlan } from '../../src/apply/apply.js';
-import type { ContainerCreateSpec, LiveContainer, ProxyConfig, ProxyDriver, RuntimeDriver } from '../../src/runtime/types.js';
+import type { LiveContainer } from '../../src/runtime/types.js';
 import { plan } from '../../src/plan/plan.js';
 import { renderEnvironment } from '../../src/render/render.js';
 import { envSecretSource } from '../../src/render/secrets.js';
 import type { DesiredState } from '../../src/render/types.js';
 import { fakeClock } from '../support/fakes.js';
+import { MemoryProxy, MemoryRuntime } from '../support/memory.js';
 import { appYaml, memoryRevision, REPO_YAML } from '../support/repo.js';
 
 // Unit tests of the strategy algorithms with an in-memory runtime and proxy (the real Docker and
 // nginx paths are covered by test/integration). They check invariants at every step.
-
-class MemoryRuntime implements RuntimeDriver {
-  readonly name = 'memory';
-  containers = new Map<string, LiveContainer>();
-  maxRunning = 0;
-  #port = 20000;
-  constructor(private readonly healthy: (c: LiveContainer) => boolean = () => true) {}
-  running(app: string) {
-    return [...this.containers.values()].filter((c) => c.app === app && c.state === 'running');
-  }
-  async list() {
-    return [...this.containers.values()].map((c) => ({ ...c }));
-  }
-  async inspect(id: string) {
-    return this.containers.get(id);
-  }
-  async hasImage() {
-    return true;
-  }
-  async pull() {}
-  async run(spec: ContainerCreateSpec) {
-    if ([...this.containers.values()].some((c) => c.name === spec.name)) throw new Error(`name conflict ${spec.name}`);
-    const c: LiveContainer = { id: `id-${spec.name}`, name: spec.name, env: spec.labels['berth.env']!, app: spec.labels['berth.app']!, revision: 'r', specHash: spec.labels['berth.spec-hash']!, replica: Number(spec.labels['berth.replica']), spec: spec.labels['berth.spec']!, image: spec.image, state: 'running', status: 'Up', ports: [{ containerPort: 8080, protocol: 'tcp', hostIp: '127.0.0.1', hostPort: this.#port++ }], created: 1, host: 'local' };
-    this.containers.set(c.id, c);
-    this.maxRunning = Math.max(this.maxRunning, this.running(c.app).length);
-    return c;
-  }
-  async stop(id: string) {
-    const c = this.containers.get(id);
-    if (c) c.state = 'exited';
-  }
-  async start(id: string) {
-    const c = this.containers.get(id)!;
-    c.state = 'running';
-    c.ports = [{ ...c.ports[0]!, hostPort: this.#port++ }];
-    return c;
-  }
-  async remove(id: string) {
-    this.containers.delete(id);
-  }
-  async exec(id: string) {
-    return { exitCode: this.healthy(this.containers.get(id)!) ? 0 : 1, output: '' };
-  }
-  async runtimeState(id: string) {
-    const c = this.containers.get(id);
-    return c ? { state: c.state, restartCount: 0, exitCode: 0, error: '' } : undefined;
-  }
-}
-
-class MemoryProxy implements ProxyDriver {
-  readonly name = 'memory';
-  config: ProxyConfig = { env: 'production', routes: [] };
-  minServing = Infinity;
-  reloads = 0;
-  weights: (number | undefined)[][] = [];
-  async read() {
-    return structuredClone(this.config);
-  }
-  async apply(config: ProxyConfig) {
-    if (JSON.stringify(config) === JSON.stringify(this.config)) return { changed: false };
-    this.config = structuredClone(config);
-    this.reloads++;
-    const r = config.routes.find((x) => x.app === 'web');
-    if (r && r.servers.length) this.minServing = Math.min(this.minServing, r.servers.length);
-    if (r) this.weights.push(r.servers.map((s) => s.weight));
-    return { changed: true };
-  }
-}
 
 function desired(extra: string, replicas = 4): DesiredState {
   const files = { 'berth.yaml': REPO_YAML, 'apps/web.yaml': appYaml('web', `  replicas: ${replicas}\n  route: { host: web.test, drainSeconds: 1 }\n  healthCheck: { exec: { command: [check] }, intervalSeconds: 0.1, failureThreshold: 2 }\n${extra}`) };

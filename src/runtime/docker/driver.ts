@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { LABELS } from '../labels.js';
-import { type ContainerCreateSpec, type ContainerState, type ExecResult, type LiveContainer, type PublishedPort, type PullProgress, type RuntimeDriver } from '../types.js';
+import { type ContainerCreateSpec, type ContainerState, type ExecResult, type LiveContainer, type PublishedPort, type PullProgress, type RuntimeDriver, type RuntimeEvent } from '../types.js';
 import { DockerError, translateDockerError } from './errors.js';
 
 /** dockerode options for a DOCKER_HOST-style address: unix:///path, tcp://host:port, or a socket path. */
@@ -16,6 +16,57 @@ export function dockerOptions(host: string | undefined): Docker.DockerOptions {
 function toState(s: string | undefined): ContainerState {
   const known: ContainerState[] = ['created', 'running', 'restarting', 'paused', 'exited', 'dead', 'removing'];
   return known.includes(s as ContainerState) ? (s as ContainerState) : 'dead';
+}
+
+/** One line of Docker's /events stream, as far as berth reads it. */
+interface DockerEventLine {
+  Type?: string;
+  Action?: string;
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
+  time?: number;
+  timeNano?: number;
+}
+
+/** A RuntimeEvent from one /events line; undefined for lines berth ignores (exec_* from health probes, other types). */
+function toRuntimeEvent(line: DockerEventLine, host: string): RuntimeEvent | undefined {
+  if (line.Type !== undefined && line.Type !== 'container') return undefined;
+  // Docker appends details to some actions ("exec_start: /bin/sh -c …", "health_status: healthy").
+  const action = (line.Action ?? '').split(':')[0]!.trim();
+  if (!action || action.startsWith('exec_')) return undefined;
+  const attrs = line.Actor?.Attributes ?? {};
+  const exitCode = attrs.exitCode === undefined || attrs.exitCode === '' ? undefined : Number(attrs.exitCode);
+  return {
+    action,
+    id: line.Actor?.ID ?? '',
+    name: attrs.name ?? '',
+    env: attrs[LABELS.env] ?? '',
+    app: attrs[LABELS.app] ?? '',
+    host,
+    ...(exitCode !== undefined && Number.isFinite(exitCode) && { exitCode }),
+    // timeNano exceeds 2^53 and loses a few hundred ns in JSON.parse: irrelevant at ms.
+    time: line.timeNano ? Math.floor(line.timeNano / 1e6) : (line.time ?? 0) * 1000,
+  };
+}
+
+/** Splits newline-delimited JSON across chunk boundaries: a chunk may hold several lines or half of one. */
+async function* jsonLines(stream: NodeJS.ReadableStream): AsyncGenerator<unknown> {
+  // setEncoding keeps a multi-byte character split across chunks whole.
+  stream.setEncoding('utf8');
+  let buffered = '';
+  for await (const chunk of stream) {
+    buffered += chunk as string;
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const text = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      if (!text) continue;
+      try {
+        yield JSON.parse(text);
+      } catch {
+        // A line the daemon garbled is one lost event, not a reason to drop the watch.
+      }
+    }
+  }
 }
 
 function fromLabels(labels: Record<string, string>): Pick<LiveContainer, 'env' | 'app' | 'revision' | 'specHash' | 'replica' | 'spec'> {
@@ -60,6 +111,50 @@ export class DockerDriver implements RuntimeDriver {
       if (status !== undefined && status in expected) return expected[status] as T;
       throw translateDockerError(err, action, { ...context, host: this.#host });
     }
+  }
+
+  /**
+   * Container events of `env` until `signal` aborts. The stream never ends on its own: when the
+   * daemon closes it or the connection fails, the iterator throws a transient DockerError.
+   */
+  async *events(env: string, signal: AbortSignal): AsyncGenerator<RuntimeEvent> {
+    if (signal.aborted) return;
+    const context = { env };
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.#call('watch container events', context, () =>
+        this.#docker.getEvents({ filters: { type: ['container'], label: [`${LABELS.managed}=true`, `${LABELS.env}=${env}`] }, abortSignal: signal }),
+      );
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err;
+    }
+    const response = stream as NodeJS.ReadableStream & { destroy(): void };
+    // The signal only cancels the request while it connects; afterwards the open response must be destroyed.
+    const stop = (): void => response.destroy();
+    signal.addEventListener('abort', stop, { once: true });
+    // Destroying the socket can emit an error after the iterator has let go: nobody would hear it.
+    response.on('error', () => {});
+    try {
+      for await (const line of jsonLines(stream)) {
+        const event = toRuntimeEvent(line as DockerEventLine, this.hostName);
+        if (event) yield event;
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      throw this.#lostEvents(err, context);
+    } finally {
+      signal.removeEventListener('abort', stop);
+      response.destroy();
+    }
+    if (signal.aborted) return;
+    throw this.#lostEvents(undefined, context);
+  }
+
+  /** The event stream ended without being asked to: the daemon went away or closed it. Transient: reconnect. */
+  #lostEvents(cause: unknown, context: Record<string, unknown>): DockerError {
+    if (cause instanceof DockerError) return cause;
+    return new DockerError(`the event stream from Docker at ${this.#host} ended; reconnect`, { ...context, host: this.#host }, cause, true, 'E_DOCKER_UNAVAILABLE');
   }
 
   async ping(): Promise<void> {
