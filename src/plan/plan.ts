@@ -38,19 +38,33 @@ function sameRoute(a: RouteTarget | undefined, b: ProxyRoute | undefined): boole
   return a.host === b.host && a.path === b.path && a.stripPrefix === b.stripPrefix && canonicalJson(a.proxyOptions) === canonicalJson(b.proxyOptions ?? {});
 }
 
-/** The stop grace period a container was created with (from its berth.spec label), default 10 s. */
+/** The stop grace period a container was created with (from its berth.spec label), default 10 s; replicas share labels, so parsed once each. */
+const graces = new Map<string, number>();
 function graceOf(c: LiveContainer): number {
+  let grace = graces.get(c.spec);
+  if (grace !== undefined) return grace;
   try {
-    const grace = (JSON.parse(c.spec) as { stopGracePeriodSeconds?: unknown }).stopGracePeriodSeconds;
-    return typeof grace === 'number' ? grace : 10;
+    const value = (JSON.parse(c.spec) as { stopGracePeriodSeconds?: unknown }).stopGracePeriodSeconds;
+    grace = typeof value === 'number' ? value : 10;
   } catch {
-    return 10;
+    grace = 10;
   }
+  if (graces.size > 10_000) graces.clear();
+  graces.set(c.spec, grace);
+  return grace;
 }
 
 function refOf(c: LiveContainer, port?: number): ReplicaRef {
   const address = serverAddressOf(c, port);
   return { id: c.id, name: c.name, replica: c.replica, specHash: c.specHash, state: c.state, status: c.status, host: c.host, ports: c.ports, graceSeconds: graceOf(c), ...(address && { address }) };
+}
+
+/** The `berth.spec` label of an app: render memoises apps, so this is computed once per app version. */
+const specLabels = new WeakMap<DesiredApp, string>();
+function specLabel(app: DesiredApp): string {
+  let label = specLabels.get(app);
+  if (label === undefined) specLabels.set(app, (label = canonicalJson(containerFields(app.name, app.labels, app.spec))));
+  return label;
 }
 
 /** How to start a replica of `app`: the container fields, labels and resolved resources. */
@@ -68,7 +82,7 @@ function templateOf(env: string, revision: string, app: DesiredApp): ContainerTe
       [LABELS.app]: app.name,
       [LABELS.revision]: revision,
       [LABELS.specHash]: app.specHash,
-      [LABELS.spec]: canonicalJson(containerFields(app.name, app.labels, spec)),
+      [LABELS.spec]: specLabel(app),
     },
     ...(spec.command && { command: spec.command }),
     ...(spec.args && { args: spec.args }),
