@@ -124,8 +124,18 @@ export class Controller {
       this.#pending = { trigger, force: force || (this.#pending?.force ?? false) };
       return { coalesced: true };
     }
-    this.#running = this.#loop({ trigger, force }).finally(() => (this.#running = undefined));
+    this.#start({ trigger, force });
     return { coalesced: false };
+  }
+
+  #start(first: { trigger: Trigger; force: boolean }): void {
+    this.#running = this.#loop(first).finally(() => {
+      this.#running = undefined;
+      // A trigger that arrived after the loop's last look at #pending must still run.
+      const late = this.#pending;
+      this.#pending = undefined;
+      if (late && !this.#stopped) this.#start(late);
+    });
   }
 
   /** Resolves when no reconcile is running or queued. */

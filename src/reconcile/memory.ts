@@ -11,6 +11,8 @@ export interface HeldEntry {
 /** What the reconciler remembers between reconciles (and, through the state dir, across restarts). */
 export interface ReconcileMemory {
   lastAppliedKey?: string;
+  /** The revision last rolled out (even if an app rolled back): the same revision with changes is drift, not new. */
+  lastReconciledKey?: string;
   lastAppliedRevision?: string;
   lastAttemptedRevision?: string;
   /** A revision that failed to render is recorded once, not on every poll. */

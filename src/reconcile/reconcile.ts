@@ -93,7 +93,7 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   }
   const planned = request.savedPlan ? checkSavedPlan(request.savedPlan, desired, live) : plan(desired, live, planOptions(deps, request));
   request.onPlan?.(planned);
-  const newRevision = desired.revisionKey !== deps.memory.lastAppliedKey;
+  const newRevision = desired.revisionKey !== (deps.memory.lastReconciledKey ?? deps.memory.lastAppliedKey);
   const runnable = planned.apps.filter((a) => a.actions.length > 0 && !a.held);
   if (planned.empty || runnable.length === 0) return quiet(run, desired, planned, live, newRevision);
   if (!newRevision && !request.force && !desired.settings.selfHeal) return drift(run, desired, planned, live);
@@ -137,6 +137,7 @@ async function quiet(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   const recordIt = planned.empty && newRevision;
   if (planned.empty) {
     deps.memory.lastAppliedKey = desired.revisionKey;
+    deps.memory.lastReconciledKey = desired.revisionKey;
     deps.memory.lastAppliedRevision = rev;
     deps.memory.lastDriftReport = undefined;
   }
@@ -181,6 +182,8 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
     onHookError: (hook, app, err) => bus.emit('app.progress', { env, app, phase: 'failed', message: `${hook} hook failed: ${(err as Error).message}` }),
   });
   remember(memory, planned, report.apps);
+  // A failed apply is retried as new; a rolled-back one is done with this revision (its versions are held).
+  if (report.result !== 'Failed') memory.lastReconciledKey = desired.revisionKey;
   if (report.result === 'Succeeded') {
     memory.lastAppliedKey = desired.revisionKey;
     memory.lastAppliedRevision = rev;
