@@ -40,12 +40,15 @@ interface Client {
 
 function connect(port: number, path: string, headers: Record<string, string> = {}): Promise<Client> {
   return new Promise((resolve, reject) => {
+    // Fails rather than hangs when a server buffers the stream and never sends its headers.
+    const noHeaders = setTimeout(() => (req.destroy(), reject(new Error(`no response headers for ${path}`))), 3000);
     const req = http.get({ host: '127.0.0.1', port, path, headers }, (res) => {
+      clearTimeout(noHeaders);
       let raw = '';
       let pending = '';
       const frames: Frame[] = [];
       const waiters = new Set<() => void>();
-      const ended = new Promise<void>((r) => res.on('close', r));
+      const ended = within(new Promise<void>((r) => res.on('close', r)), 'the response to end');
       res.setEncoding('utf8').on('data', (chunk: string) => {
         raw += chunk;
         pending += chunk;
@@ -76,6 +79,14 @@ function connect(port: number, path: string, headers: Record<string, string> = {
 
 const isEvent = (f: Frame): boolean => f.id !== undefined;
 
+/** `promise`, or a failure after 3 s: a leak shows up as a failing test, not a hung run. */
+function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), 3000);
+    promise.then(resolve, reject).finally(() => clearTimeout(timer));
+  });
+}
+
 async function until(condition: () => boolean, what: string): Promise<void> {
   for (const deadline = Date.now() + 3000; !condition(); ) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -88,6 +99,7 @@ async function start(options: { size?: number; maxStreams?: number; heartbeatMs?
   const bus = new EventBus();
   const log = new EventLog(bus, options);
   const signals: AbortSignal[] = [];
+  const cancelled: unknown[] = [];
   const port = await freePort();
   const server = await serve(async (req, body) => {
     const url = new URL(req.url);
@@ -98,6 +110,7 @@ async function start(options: { size?: number; maxStreams?: number; heartbeatMs?
       return eventStream(log, { lastEventId, ...(types && { types: types.split(',') }), ...(options.heartbeatMs && { heartbeatMs: options.heartbeatMs }), signal: req.signal });
     }
     if (url.pathname === '/api/v1/echo') return Response.json({ method: req.method, body: body.toString('utf8') });
+    if (url.pathname === '/api/v1/deaf') return new Response(new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode('tick\n')), cancel: (reason) => void cancelled.push(reason ?? 'cancelled') }));
     if (url.pathname === '/api/v1/broken') return new Response(new ReadableStream({ pull: (c) => (c.enqueue(new TextEncoder().encode('partial')), c.error(new Error('disk gone'))) }));
     return Response.json({ error: 'no route' }, { status: 404 });
   }, `127.0.0.1:${port}`);
@@ -107,7 +120,7 @@ async function start(options: { size?: number; maxStreams?: number; heartbeatMs?
     server.close();
   };
   const progress = (app: string) => bus.emit('app.progress', { env: 'prod', app, phase: 'pull', message: `pulling ${app}` });
-  return { bus, log, port, server, signals, stop, progress };
+  return { bus, log, port, server, signals, cancelled, stop, progress };
 }
 
 describe('GET /api/v1/events (Server-Sent Events through serve())', () => {
@@ -183,6 +196,14 @@ describe('GET /api/v1/events (Server-Sent Events through serve())', () => {
     client.close();
     await until(() => log.listeners === 0, 'the stream to unsubscribe');
     await until(() => signals[0]!.aborted, 'req.signal to abort');
+  });
+
+  it('cancels a streaming body that ignores req.signal when the client goes away', async () => {
+    const { port, cancelled } = await setup();
+    const client = await connect(port, '/api/v1/deaf');
+    await until(() => client.raw() === 'tick\n', 'the first chunk');
+    client.close();
+    await until(() => cancelled.length === 1, 'serve() to cancel the body');
   });
 
   it('answers 503 beyond the stream cap, and frees a slot when a client leaves', async () => {

@@ -44,7 +44,14 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
     const server = await serve(api, opts.listen).catch((err: NodeJS.ErrnoException) => {
       throw new UsageError(`--listen ${opts.listen}: ${err.code === 'EADDRINUSE' ? 'the address is already in use (another berth run?); choose another with --listen' : err.message}`);
     });
-    stops.push(() => new Promise<void>((r) => server.close(() => r())));
+    // Open event streams never end by themselves: end them first, then drop idle keep-alive sockets.
+    stops.push(() => {
+      events.close();
+      return new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+    });
     log.info({ env, repo: source.location, listen: opts.listen, intervalMs }, 'berth controller started');
     out.info(paint(out, 'green', `berth run: environment ${env} from ${source.location}; API on http://${opts.listen}`));
 
