@@ -4,7 +4,7 @@ import { serverAddressOf } from '../runtime/address.js';
 import type { LiveContainer } from '../runtime/types.js';
 import { replicaName, toCreateSpec } from './container-spec.js';
 import type { ApplyRun } from './run.js';
-import type { HookContext, Member, RolloutHooks } from './types.js';
+import type { HookContext, Member, Phase, RolloutHooks } from './types.js';
 
 /** A failed health gate, after the rollout was undone: the previous replicas serve again. */
 export class RolledBackError extends Error {
@@ -52,7 +52,7 @@ export class RolloutContext {
     return this.#run.deps.clock;
   }
 
-  progress(phase: Parameters<ApplyRun['progress']>[1], message: string): void {
+  progress(phase: Phase, message: string): void {
     this.#run.progress(this.app, phase, message);
   }
 

@@ -5,8 +5,10 @@ export type Handler<K extends EventType> = (event: BerthEvent<K>) => void | Prom
 export interface SubscribeOptions {
   /** A name for errors and dropped-event warnings. */
   name?: string;
-  /** Events a slow subscriber may have waiting before the oldest are dropped. */
+  /** Events a slow subscriber may have waiting before the oldest are dropped (and reported). */
   maxQueue?: number;
+  /** Only the newest event matters (a status snapshot): a waiting one is replaced, silently. */
+  latestOnly?: boolean;
 }
 
 interface Subscriber {
@@ -15,6 +17,7 @@ interface Subscriber {
   name: string;
   queue: BerthEvent[];
   maxQueue: number;
+  latestOnly: boolean;
   draining: Promise<void> | undefined;
   dropped: number;
 }
@@ -43,6 +46,7 @@ export class EventBus {
       name: options.name ?? (types === '*' ? 'subscriber(*)' : `subscriber(${String(types)})`),
       queue: [],
       maxQueue: options.maxQueue ?? 10_000,
+      latestOnly: options.latestOnly ?? false,
       draining: undefined,
       dropped: 0,
     };
@@ -55,7 +59,8 @@ export class EventBus {
     const event = { type, seq: ++this.#seq, time: new Date(this.#now()).toISOString(), ...payload } as unknown as BerthEvent<K>;
     for (const sub of this.#subscribers) {
       if (sub.types !== '*' && !sub.types.has(type)) continue;
-      if (sub.queue.length >= sub.maxQueue) {
+      if (sub.latestOnly) sub.queue.length = 0;
+      else if (sub.queue.length >= sub.maxQueue) {
         sub.queue.shift();
         if (sub.dropped++ === 0) this.#onError(sub.name, new Error(`subscriber is too slow: dropping its oldest events (queue of ${sub.maxQueue})`));
       }

@@ -1,5 +1,5 @@
 import type { EnvValue, HealthCheckSpec, StrategySpec, StrategyType } from '../render/types.js';
-import type { ContainerState, LiveContainer, ProxyOptions, ProxyRoute } from '../runtime/types.js';
+import type { ContainerCreateSpec, ContainerState, LiveContainer, ProxyOptions, ProxyRoute } from '../runtime/types.js';
 import type { ReasonCode } from '../status/vocabulary.js';
 
 export type ActionKind = 'create' | 'replace' | 'scale-up' | 'scale-down' | 'heal' | 'remove' | 'route-update';
@@ -25,26 +25,17 @@ export interface ReplicaRef extends Pick<LiveContainer, 'id' | 'name' | 'replica
   graceSeconds: number;
 }
 
-/** Everything a runtime needs to start one replica, but its number. Secrets stay SecretValues until the runtime call. */
-export interface ContainerTemplate {
+/**
+ * Everything a runtime needs to start one replica, but its number: the create spec without name,
+ * replica label and revealed env. Secrets stay SecretValues until the runtime call.
+ */
+export interface ContainerTemplate extends Omit<ContainerCreateSpec, 'name' | 'env'> {
   /** Names are `<namePrefix>-<replica>-<nameSuffix>`: Docker's unique names make a resumed apply unable to duplicate a replica. */
   namePrefix: string;
   nameSuffix: string;
-  image: string;
   /** Every label but the replica number (added per replica). */
   labels: Record<string, string>;
-  command?: string[];
-  args?: string[];
-  workingDir?: string;
-  user?: string;
   env: Record<string, EnvValue>;
-  ports: { containerPort: number; protocol: 'tcp' | 'udp'; hostPort?: number }[];
-  cpuNano?: number;
-  memoryBytes?: number;
-  volumes: { source: string; target: string; readOnly: boolean }[];
-  restartPolicy: 'no' | 'on-failure' | 'always' | 'unless-stopped';
-  stopGracePeriodSeconds: number;
-  init: boolean;
 }
 
 /** The route an app should have: where it is served and the container port traffic goes to. */

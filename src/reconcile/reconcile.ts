@@ -1,6 +1,7 @@
 import { applyPlan } from '../apply/apply.js';
 import type { ApplyReport, RolloutHooks } from '../apply/types.js';
 import type { EventBus } from '../events/bus.js';
+import type { MonitoredApp } from '../health/monitor.js';
 import type { AppOutcome, Trigger } from '../events/types.js';
 import { plan, type HeldVersion } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
@@ -22,7 +23,7 @@ import { checkSavedPlan } from './saved-plan.js';
 
 /** Health per app, from probes: the health monitor in the controller, one probe round in one-shot commands. */
 export interface HealthSource {
-  update(apps: { app: string; specHash: string; replicas: number; healthCheck?: NonNullable<Plan['apps'][number]['desired']>['healthCheck'] }[], containers: LiveContainer[]): void;
+  update(apps: MonitoredApp[], containers: LiveContainer[]): void;
   checkAll(): Promise<void>;
   healthOf(app: string): HealthStatus;
 }

@@ -152,6 +152,6 @@ export function writeStatusFile(bus: EventBus, store: HistoryStore): () => void 
     async (e) => {
       await store.writeStatus(e.status);
     },
-    { name: 'status-file', maxQueue: 1 },
+    { name: 'status-file', latestOnly: true },
   );
 }

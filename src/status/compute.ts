@@ -22,10 +22,12 @@ export function appStatuses(input: StatusInput): AppStatus[] {
     if (!d) continue;
     const ready = input.containers.filter((c) => c.app === p.app && c.specHash === d.specHash && c.state === 'running').length;
     let health = input.healthOf(p.app);
-    const held = input.held.get(p.app);
-    const isHeld = held !== undefined && held.specHash === d.specHash;
-    // A held version is Degraded whatever the old replicas' probes say: the repo's version failed.
-    if (isHeld) health = { status: 'Degraded', reason: 'RolledBack', message: held.message };
+    const own = input.held.get(p.app);
+    // The plan holds an app whose version rolled back, and the apps that depend on one: either way
+    // the repo's version is not running, whatever the old replicas' probes say.
+    const held = own && own.specHash === d.specHash ? { specHash: own.specHash, message: own.message } : p.held && { specHash: d.specHash, message: p.held.message };
+    const isHeld = held !== undefined;
+    if (held) health = { status: 'Degraded', reason: own && own.specHash === d.specHash ? 'RolledBack' : (p.held?.reason ?? 'DependencyFailed'), message: held.message };
     const error = input.errors?.get(p.app);
     apps.push({
       app: p.app,

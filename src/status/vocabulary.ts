@@ -40,8 +40,6 @@ export type ReasonCode =
   | 'Locked'
   | 'Crashed';
 
-export const SYNC_STATUSES: readonly SyncStatus[] = ['Synced', 'OutOfSync', 'Unknown'];
-
 /** Order of badness: an environment's health is the worst of its apps'. */
 export const HEALTH_ORDER: readonly HealthCode[] = ['Healthy', 'Suspended', 'Progressing', 'Unknown', 'Missing', 'Degraded'];
 

@@ -86,8 +86,7 @@ async function harness(files: Record<string, string>, options: Partial<Pick<Cont
   const bus = new EventBus({
     now: clock.now,
     onError: (name, err) => {
-      // status-file keeps only the newest status on purpose (maxQueue 1): its drops are not failures.
-      if (name !== 'status-file') subscriberErrors.push(`${name}: ${(err as Error).message}`);
+      subscriberErrors.push(`${name}: ${(err as Error).message}`);
     },
   });
   const history = new HistoryStore(dir, ENV);
@@ -296,7 +295,7 @@ describe('controller (in-memory runtime, proxy and repo)', () => {
     }
   });
 
-  it('an app held for its dependency shows why, not Missing', { todo: 'bug: status/compute.ts appStatuses() overrides health only for memory.held (RolledBack); an app the plan holds with DependencyFailed keeps the monitor verdict, which counts only desired-version replicas: "Missing, no running replica (0/2)" while its old replicas serve' }, async () => {
+  it('an app held for its dependency shows why, not Missing', async () => {
     const api = (v: string) => app('api', v, '  dependsOn: [db]\n');
     const h = await harness(repo({ db: app('db', 'v1'), api: api('v1') }));
     try {

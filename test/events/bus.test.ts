@@ -139,4 +139,14 @@ describe('EventBus', () => {
     await bus.flush();
     assert.deepEqual(seen, [1]);
   });
+  it('latestOnly replaces a waiting event with the newest, without reporting a drop', async () => {
+    const errors: string[] = [];
+    const bus = new EventBus({ onError: (name, err) => errors.push(`${name}: ${(err as Error).message}`) });
+    const seen: string[] = [];
+    bus.on('drift.healed', (e) => void seen.push(e.revision), { name: 'snapshot', latestOnly: true });
+    for (const r of ['a', 'b', 'c']) bus.emit('drift.healed', { env: 'e', revision: r, apps: [] });
+    await bus.flush();
+    assert.deepEqual(seen, ['c']);
+    assert.deepEqual(errors, []);
+  });
 });

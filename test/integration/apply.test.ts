@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { harness, stage, type copyExampleRepo, type Harness, type Stage } from '../support/env.js';
 import { get, type TestNginx } from '../support/nginx.js';
+import { editFile } from '../support/repo.js';
 
 // Issue 3's acceptance tests, against the real dockerd and a real nginx.
 describe('apply against real Docker and nginx', () => {
@@ -14,13 +15,7 @@ describe('apply against real Docker and nginx', () => {
   let repo: ReturnType<typeof copyExampleRepo>;
   let h: Harness;
 
-  const edit = (file: string, from: string | RegExp, to: string) => {
-    const p = path.join(repo.dir, file);
-    const text = readFileSync(p, 'utf8');
-    const next = text.replace(from, to);
-    assert.notEqual(next, text, `edit of ${file} changed nothing`);
-    writeFileSync(p, next);
-  };
+  const edit = (file: string, from: string | RegExp, to: string) => editFile(repo.dir, file, from, to);
   const ids = async (app?: string) =>
     (await h.runtime.list(repo.env))
       .filter((c) => !app || c.app === app)

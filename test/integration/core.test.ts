@@ -8,7 +8,7 @@ import type Docker from 'dockerode';
 import type { EnvStatus, ReconcileRecord } from '../../src/report/history.js';
 import { stage, type copyExampleRepo, type Stage } from '../support/env.js';
 import { freePort, get, type TestNginx } from '../support/nginx.js';
-import { ROOT } from '../support/repo.js';
+import { editFile, ROOT } from '../support/repo.js';
 import { startBerthRun, waitFor, type RunningBerth } from '../support/run.js';
 
 /** Runs the real CLI to completion; resolves its exit code, stdout and stderr. */
@@ -32,13 +32,7 @@ describe('core: the plan as contract, one reconcile path, no redeploy loops (rea
   let env: NodeJS.ProcessEnv;
   let run: RunningBerth | undefined;
 
-  const edit = (file: string, from: string | RegExp, to: string) => {
-    const p = path.join(repo.dir, file);
-    const text = readFileSync(p, 'utf8');
-    const next = text.replace(from, to);
-    assert.notEqual(next, text, `edit of ${file} changed nothing`);
-    writeFileSync(p, next);
-  };
+  const edit = (file: string, from: string | RegExp, to: string) => editFile(repo.dir, file, from, to);
   const containers = async (app?: string) => (await docker!.listContainers({ all: true, filters: { label: [`berth.env=${repo.env}`, ...(app ? [`berth.app=${app}`] : [])] } })).sort((a, b) => (a.Id < b.Id ? -1 : 1));
 
   before(async (t) => {

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { blobId } from '../../src/source/directory.js';
@@ -31,4 +32,13 @@ spec:
   image: berth-demo/httpd:1.0
   ports: [{ containerPort: 8080 }]
 ${extra}`;
+}
+
+/** Replaces `from` with `to` in `dir/file`; fails the test when the edit would change nothing (a stale fixture). */
+export function editFile(dir: string, file: string, from: string | RegExp, to: string): void {
+  const p = path.join(dir, file);
+  const text = readFileSync(p, 'utf8');
+  const next = text.replace(from, to);
+  if (next === text) throw new Error(`edit of ${file} changed nothing: ${String(from)} not found`);
+  writeFileSync(p, next);
 }
