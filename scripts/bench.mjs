@@ -18,8 +18,8 @@ const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescrip
 if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 mkdirSync(out, { recursive: true });
 writeFileSync(path.join(out, 'package.json'), '{"type":"module"}\n');
-symlinkSync(path.join(root, 'schemas'), path.join(out, 'schemas'));
-symlinkSync(path.join(root, 'node_modules'), path.join(out, 'node_modules'));
+// What the compiled code finds beside itself at run time: schemas, packages, the image builder, the example repo.
+for (const dir of ['schemas', 'node_modules', 'scripts', 'example-repo']) symlinkSync(path.join(root, dir), path.join(out, dir));
 
 let env = process.env;
 let docker;
