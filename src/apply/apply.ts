@@ -10,30 +10,67 @@ const PRUNE_DRAIN_MS = 2000;
 
 const NOT_READY: ReadonlySet<AppResult> = new Set(['Failed', 'RolledBack', 'Skipped']);
 
+/** Apps rolled out at once when the caller does not say (each waits on its own health gates, so this is I/O-bound). */
+export const DEFAULT_PARALLELISM = 16;
+
 /**
- * Executes a plan exactly as planned: apps in the plan's (dependsOn) order, each with its strategy.
- * One failing app never stops independent ones; apps that depend on it are skipped.
+ * Executes a plan exactly as planned, in dependency waves: an app starts once every app it depends
+ * on has settled (healthy), up to `parallelism` apps at a time, each with its strategy. One failing
+ * app never stops independent ones; apps that depend on it are skipped.
  */
 export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyReport> {
   const started = deps.clock.now();
   const run = new ApplyRun(deps, plan);
   const outcomes = new Map<string, AppOutcome>();
-  const settle = (outcome: AppOutcome): void => {
-    outcomes.set(outcome.app, outcome);
-    if (outcome.result !== 'Unchanged') deps.onResult?.(outcome);
-  };
-
-  for (const appPlan of plan.apps) settle(await applyApp(run, appPlan, outcomes));
+  const slots = new Slots(Math.max(1, Math.floor(deps.parallelism ?? DEFAULT_PARALLELISM)));
+  const settled = new Map<string, Promise<void>>();
+  // plan.apps is in dependency order, so every dependency's promise exists before its dependents'.
+  for (const appPlan of plan.apps) {
+    const after = appPlan.dependsOn.map((d) => settled.get(d)).filter((p): p is Promise<void> => p !== undefined);
+    settled.set(
+      appPlan.app,
+      Promise.all(after).then(async () => {
+        const outcome = appPlan.op === 'none' || appPlan.held ? await applyApp(run, appPlan, outcomes) : await slots.run(() => applyApp(run, appPlan, outcomes));
+        outcomes.set(outcome.app, outcome);
+        if (outcome.result !== 'Unchanged') deps.onResult?.(outcome);
+      }),
+    );
+  }
+  await Promise.all(settled.values());
 
   // Routes of apps that left the repo, and any route change not yet written.
-  for (const app of plan.proxy.drop) run.routes.delete(app);
+  for (const app of plan.proxy.drop) run.stageRoute(app, undefined);
+  const apps = plan.apps.map((a) => outcomes.get(a.app)!);
   try {
     await run.syncProxy();
   } catch (err) {
-    settle({ app: '(proxy)', result: 'Failed', reason: reasonOfError(err), actions: [], error: (err as Error).message });
+    const proxy: AppOutcome = { app: '(proxy)', result: 'Failed', reason: reasonOfError(err), actions: [], error: (err as Error).message };
+    apps.push(proxy);
+    deps.onResult?.(proxy);
   }
-  const apps = [...outcomes.values()];
   return { env: plan.env, revision: plan.revision, result: reconcileResultOf(apps.map((a) => a.result)), apps, durationMs: deps.clock.now() - started, reloads: run.reloads };
+}
+
+/** A counting semaphore: at most `size` callers inside `run` at once, the rest queue in order. */
+class Slots {
+  #free: number;
+  readonly #queue: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#queue.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = this.#queue.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
 }
 
 /** One app's outcome: unchanged, held, skipped for a dependency, or the result of its rollout. */
@@ -70,8 +107,8 @@ async function applyApp(run: ApplyRun, appPlan: AppPlan, outcomes: ReadonlyMap<s
 /** An app that left the repo: out of the proxy first, then drained, then stopped and removed. */
 async function prune(run: ApplyRun, appPlan: AppPlan, done: string[]): Promise<void> {
   const { runtime, clock } = run.deps;
-  const hadRoute = run.routes.delete(appPlan.app);
-  if (hadRoute && (await run.syncProxy())) {
+  const hadRoute = run.stageRoute(appPlan.app, undefined);
+  if (hadRoute && (await run.syncProxy(appPlan.app))) {
     done.push('route removed');
     await clock.sleep(PRUNE_DRAIN_MS);
   }
@@ -83,7 +120,11 @@ async function prune(run: ApplyRun, appPlan: AppPlan, done: string[]): Promise<v
   done.push(`removed ${appPlan.replicas.prune.length}`);
 }
 
-/** Brings one app from whatever state it is in (including a half-finished earlier apply) to its desired state. */
+/**
+ * Brings one app from whatever state it is in (including a half-finished earlier apply) to its
+ * desired state. A failure that is not a health gate is undone like one (new replicas removed, the
+ * previous ones serving), so a failed app never leaves unrouted containers behind.
+ */
 async function converge(run: ApplyRun, appPlan: AppPlan, done: string[]): Promise<void> {
   const target = appPlan.desired!;
   const ctx = new RolloutContext(run, appPlan, target);
@@ -95,6 +136,12 @@ async function converge(run: ApplyRun, appPlan: AppPlan, done: string[]): Promis
       await ctx.dropExtras();
     }
     await ctx.finish();
+  } catch (err) {
+    if (err instanceof RolledBackError) throw err;
+    run.progress(appPlan.app, 'remove', 'step failed: removing the new replicas, previous ones keep serving');
+    const leftovers = await ctx.abandon();
+    if (leftovers.length && err instanceof Error) err.message += ` (undo incomplete: ${leftovers.join('; ')})`;
+    throw err;
   } finally {
     done.push(...ctx.done);
   }

@@ -59,9 +59,8 @@ export class RolloutContext {
   /** Route entry first; then dead replicas go (no traffic reaches them) and unconfirmed ones are gated. */
   async prepare(): Promise<void> {
     const { route } = this.target;
-    const routes = this.#run.routes;
-    if (route) routes.set(this.app, { app: route.app, host: route.host, path: route.path, stripPrefix: route.stripPrefix, proxyOptions: route.proxyOptions, servers: routes.get(this.app)?.servers ?? [] });
-    else routes.delete(this.app);
+    const servers = this.#run.routeOf(this.app)?.servers ?? [];
+    this.#run.stageRoute(this.app, route && { app: route.app, host: route.host, path: route.path, stripPrefix: route.stripPrefix, proxyOptions: route.proxyOptions, servers });
     const { runtime } = this.#run.deps;
     for (const c of this.#plan.replicas.removeStopped) {
       this.progress('remove', `removing ${c.name} (${c.status})`);
@@ -77,7 +76,9 @@ export class RolloutContext {
         this.done.push(`removed unhealthy ${c.name}`);
       }
     }
-    for (const m of [...this.ready, ...this.#plan.replicas.scaleDown]) this.#usedReplicas.add(m.replica);
+    // A replica of the desired version being replaced (it fails its health check) keeps its name until retired.
+    const sameVersion = this.#plan.replicas.replace.filter((r) => r.specHash === this.target.specHash);
+    for (const m of [...this.ready, ...this.#plan.replicas.scaleDown, ...sameVersion]) this.#usedReplicas.add(m.replica);
     if (this.ready.length < this.want) await this.#ensureImage();
   }
 
@@ -143,7 +144,7 @@ export class RolloutContext {
   /** Sends the app's traffic to `serving` (one test + reload when it changed). */
   async switchTo(serving: Member[], weights?: ReadonlyMap<string, number>): Promise<void> {
     this.#run.setServers(this.app, serving, weights);
-    if (!(await this.#run.syncProxy())) return;
+    if (!(await this.#run.syncProxy(this.app))) return;
     this.progress('switch', `nginx now sends traffic to ${plural(serving.length, 'replica')}`);
     this.done.push('route switched');
     await this.#hook('afterSwitch', serving.map((m) => m.name));
@@ -153,7 +154,7 @@ export class RolloutContext {
   async takeOut(out: Member[], keep: Member[]): Promise<void> {
     if (out.length === 0) return;
     this.#run.setServers(this.app, keep);
-    await this.#run.syncProxy();
+    await this.#run.syncProxy(this.app);
     await this.retire(out);
   }
 
@@ -174,19 +175,44 @@ export class RolloutContext {
 
   /** Old replicas restarted and gated, traffic back on them, new ones removed; then throws RolledBackError. */
   async rollback(reason: string): Promise<never> {
-    const { runtime } = this.#run.deps;
     this.progress('rolled-back', `health gate failed: ${reason}; rolling back`);
-    const restored: Member[] = [];
-    for (const m of this.#stoppedOld) {
-      const again = this.#fromLive(await runtime.start(m.id), m.graceSeconds);
-      const gate = await waitHealthy(this.target.healthCheck, again, runtime, this.clock);
-      if (gate.healthy) restored.push(again);
-    }
-    this.#run.setServers(this.app, [...this.ready, ...this.old, ...restored]);
-    await this.#run.syncProxy();
-    for (const m of this.fresh) await runtime.remove(m.id);
+    await this.#restorePrevious();
     await this.#hook('onRollback', this.fresh.map((m) => m.name), reason);
     throw new RolledBackError(reason);
+  }
+
+  /**
+   * A step failed for another reason than a health gate (nginx refused the route, Docker failed):
+   * undone the same way, best effort: the route as nginx served it, the old replicas back, the
+   * new ones removed. Returns what could not be undone.
+   */
+  async abandon(): Promise<string[]> {
+    const problems: string[] = [];
+    await this.#restorePrevious((step, err) => problems.push(`${step}: ${(err as Error).message}`));
+    if (this.fresh.length) this.done.push(`removed ${plural(this.fresh.length, 'new replica')}`);
+    return problems;
+  }
+
+  /** Old replicas restarted and gated, traffic back on them, new ones removed. */
+  async #restorePrevious(onError?: (step: string, err: unknown) => void): Promise<void> {
+    const { runtime } = this.#run.deps;
+    const attempt = async (step: string, fn: () => Promise<unknown>): Promise<void> => {
+      if (!onError) return void (await fn());
+      await fn().catch((err: unknown) => onError(step, err));
+    };
+    const restored: Member[] = [];
+    for (const m of this.#stoppedOld) {
+      await attempt(`restart ${m.name}`, async () => {
+        const again = this.#fromLive(await runtime.start(m.id), m.graceSeconds);
+        const gate = await waitHealthy(this.target.healthCheck, again, runtime, this.clock);
+        if (gate.healthy) restored.push(again);
+      });
+    }
+    this.#stoppedOld.length = 0;
+    this.#run.restoreRoute(this.app);
+    this.#run.setServers(this.app, [...this.ready, ...this.old, ...restored]);
+    await attempt('route', () => this.#run.syncProxy(this.app));
+    for (const m of this.fresh) await attempt(`remove ${m.name}`, () => runtime.remove(m.id));
   }
 
   /** No older version to replace: start what is missing, drop extras. */
@@ -205,7 +231,7 @@ export class RolloutContext {
   async finish(): Promise<void> {
     for (const m of this.#stoppedOld) await this.#run.deps.runtime.remove(m.id);
     if (this.#stoppedOld.length) this.done.push(`replaced ${this.#stoppedOld.length}`);
-    await this.#run.syncProxy();
+    await this.#run.syncProxy(this.app);
   }
 
   #fromLive(c: LiveContainer, graceSeconds = this.target.template.stopGracePeriodSeconds): Member {

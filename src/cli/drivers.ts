@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
+import { DEFAULT_PARALLELISM } from '../apply/apply.js';
 import { UsageError } from '../errors.js';
 import { createDrivers as buildDrivers, type Drivers } from '../runtime/factory.js';
 import { splitArgs } from '../util/argv.js';
@@ -15,6 +16,19 @@ export interface DriverOptions {
   nginxReloadCmd: string;
   /** Only when given on the command line: otherwise the repo's `prune` setting decides. */
   prune?: boolean;
+  /** Apps rolled out at once (apply and run). */
+  parallelism?: number;
+}
+
+/** `--parallelism` for the commands that apply: how many apps roll out at once, dependencies first. */
+export function addApplyOptions(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--parallelism <n>', `apps rolled out at once, in dependency waves (default ${DEFAULT_PARALLELISM})`).env('BERTH_PARALLELISM').argParser((value: string) => {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1 || n > 256) throw new UsageError(`--parallelism: expected a whole number from 1 to 256, got "${value}"`);
+      return n;
+    }),
+  );
 }
 
 export function defaultStateDir(): string {

@@ -7,7 +7,7 @@ import { planCommand } from './commands/plan.js';
 import { renderCommand } from './commands/render.js';
 import { validateCommand } from './commands/validate.js';
 import type { GlobalOptions } from './context.js';
-import { addDriverOptions, defaultStateDir } from './drivers.js';
+import { addApplyOptions, addDriverOptions, defaultStateDir } from './drivers.js';
 import { historyCommand, runCommand, statusCommand, type RunOptions } from './commands/run.js';
 import { consoleOut, paint, type Out } from './output.js';
 
@@ -51,11 +51,11 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
   addDriverOptions(global(program.command('plan')))
     .description('show what apply would change against live Docker and nginx state; exit 0 no changes, 2 changes, 1 error')
     .action(run(planCommand));
-  addDriverOptions(global(program.command('apply')))
+  addApplyOptions(addDriverOptions(global(program.command('apply'))))
     .description('plan and apply once with health-gated updates and live progress; exit 0 succeeded, 1 failed, 3 rolled back')
     .option('--plan <file>', 'apply a plan saved with `berth plan --output json`; refused when live state or the revision changed since')
     .action(run(applyCommand));
-  addDriverOptions(global(program.command('run')))
+  addApplyOptions(addDriverOptions(global(program.command('run'))))
     .description('the controller: watch the repo (poll, local refs, webhooks), reconcile, keep history, serve the API and metrics')
     .addOption(new Option('--listen <addr>', 'API address').env('BERTH_LISTEN').default('127.0.0.1:7654'))
     .addOption(new Option('--interval <duration>', 'poll interval (±10 % jitter)').env('BERTH_INTERVAL').default('60s'))

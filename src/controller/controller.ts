@@ -35,6 +35,8 @@ export interface ControllerDeps {
   /** `--no-prune`/`--prune` when given on the command line; otherwise the repo decides. */
   prune?: boolean;
   hooks?: RolloutHooks[];
+  /** Apps rolled out at once (`--parallelism`). */
+  parallelism?: number;
   /** Retry after a failure: base delay, doubled per consecutive failure, capped. */
   backoff?: { baseMs: number; maxMs: number };
   /** Wait after a runtime event before reconciling (events come in bursts). */
@@ -185,6 +187,7 @@ export class Controller {
         health: this.deps.health,
         ...(this.deps.prune !== undefined && { prune: this.deps.prune }),
         ...(this.deps.hooks && { hooks: this.deps.hooks }),
+        ...(this.deps.parallelism !== undefined && { parallelism: this.deps.parallelism }),
       },
       { trigger, force },
     );

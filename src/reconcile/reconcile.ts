@@ -46,6 +46,8 @@ export interface ReconcileDeps {
   /** `--prune`/`--no-prune` when the user gave one: it overrides the repo's setting. */
   prune?: boolean;
   hooks?: RolloutHooks[];
+  /** Apps rolled out at once (`--parallelism`). */
+  parallelism?: number;
 }
 
 export interface ReconcileRequest {
@@ -178,6 +180,7 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
     proxy: deps.proxy,
     clock: deps.clock,
     ...(deps.hooks && { hooks: deps.hooks }),
+    ...(deps.parallelism !== undefined && { parallelism: deps.parallelism }),
     onProgress: (p) => bus.emit('app.progress', { env, ...p }),
     onResult: (o) => bus.emit('app.result', { env, revision: rev, ...o }),
     onHookError: (hook, app, err) => bus.emit('app.progress', { env, app, phase: 'failed', message: `${hook} hook failed: ${(err as Error).message}` }),

@@ -124,14 +124,28 @@ export interface ProxyRoute {
 export interface ProxyConfig {
   env: string;
   routes: ProxyRoute[];
+  /**
+   * Set by `read` when the proxy's file is not what berth wrote (edited by hand, or unreadable):
+   * says what differs. The next apply rewrites it from `routes`.
+   */
+  drift?: string;
 }
 
 export interface ProxyDriver {
   readonly name: string;
   /** The config berth last wrote for `env`, or an empty one. */
   read(env: string): Promise<ProxyConfig>;
-  /** Writes atomically, tests, reloads; on a failed test restores the previous config and throws. No-op when unchanged. */
+  /**
+   * Writes atomically, tests, reloads; no-op when unchanged. When the proxy refuses the config it
+   * restores the previous one and throws a BerthError with code E_NGINX_CONFIG (apply then tries
+   * each app's change alone to find the culprit); any other failure throws another code.
+   */
   apply(config: ProxyConfig): Promise<{ changed: boolean }>;
+  /**
+   * Resolves each time the proxy's config of `env` changes on disk by a hand other than this
+   * driver's, until `signal` aborts. Optional: without it, proxy drift is seen at the next poll.
+   */
+  watch?(env: string, signal: AbortSignal): AsyncIterable<{ env: string; file: string }>;
 }
 
 export interface LiveState {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseNginxState, renderNginxConfig, upstreamName } from '../../src/runtime/nginx/config.js';
+import { configDrift, parseNginxState, renderNginxConfig, upstreamName } from '../../src/runtime/nginx/config.js';
 import type { ProxyConfig } from '../../src/runtime/types.js';
 
 const config: ProxyConfig = {
@@ -35,4 +35,55 @@ describe('nginx config rendering', () => {
     assert.equal(renderNginxConfig(shuffled, '127.0.0.1:8080'), text);
   });
   it('names upstreams safely', () => assert.equal(upstreamName('my-env', 'my-app'), 'berth_my_env_my_app'));
+});
+
+function manyRoutes(n: number): ProxyConfig {
+  return {
+    env: 'prod',
+    routes: Array.from({ length: n }, (_, i) => ({
+      app: `app-${String(i).padStart(4, '0')}`,
+      host: `app-${i}.example.test`,
+      path: '/',
+      stripPrefix: false,
+      proxyOptions: { nginx: { client_max_body_size: '2m', proxy_read_timeout: '30s' } },
+      servers: [{ address: `127.0.0.1:${20000 + i}`, containerId: `${'c'.repeat(60)}${String(i).padStart(4, '0')}` }],
+    })),
+  };
+}
+
+describe('nginx state at scale', () => {
+  it('keeps every line of a 1,000-route config under nginx 4 KiB token limit and reads it back exactly', () => {
+    const config = manyRoutes(1000);
+    const text = renderNginxConfig(config, '127.0.0.1:8080');
+    const longest = Math.max(...text.split('\n').map((l) => Buffer.byteLength(l)));
+    assert.ok(longest < 4096, `longest line is ${longest} bytes`);
+    const t0 = performance.now();
+    const back = parseNginxState(text);
+    const ms = performance.now() - t0;
+    assert.deepEqual(back?.routes, [...config.routes].sort((a, b) => (a.app < b.app ? -1 : 1)));
+    assert.ok(ms < 200, `reading 1,000 routes back took ${ms.toFixed(1)} ms`);
+    assert.equal(configDrift(text, back!, '127.0.0.1:8080'), undefined);
+  });
+
+  it('writes non-ASCII values as escapes, so no state line splits a character', () => {
+    const config: ProxyConfig = { env: 'prod', routes: [{ ...manyRoutes(1).routes[0]!, proxyOptions: { nginx: { add_header: `X-Note "${'é€😀'.repeat(600)}"` } } }] };
+    const text = renderNginxConfig(config, '80');
+    for (const line of text.split('\n').filter((l) => l.startsWith('# berth-state: '))) assert.match(line, /^[\x20-\x7e]*$/);
+    assert.deepEqual(parseNginxState(text)?.routes[0]?.proxyOptions, config.routes[0]!.proxyOptions);
+  });
+
+  it('still reads the single long state line of files written by earlier versions', () => {
+    const old = `# Managed by berth\n# berth-state: ${JSON.stringify({ env: 'prod', routes: [{ app: 'web', host: 'w.test', path: '/', stripPrefix: false, options: { client_max_body_size: '1m' }, servers: [] }] })}\n\nupstream x {}\n`;
+    const back = parseNginxState(old);
+    assert.deepEqual(back?.routes[0]?.proxyOptions, { nginx: { client_max_body_size: '1m' } });
+  });
+
+  it('names the first line a hand edit changed', () => {
+    const text = renderNginxConfig(config, '127.0.0.1:8080');
+    const edited = text.replace('proxy_connect_timeout 2s;', 'proxy_connect_timeout 9s;');
+    const drift = configDrift(edited, parseNginxState(edited)!, '127.0.0.1:8080');
+    assert.match(drift ?? '', /^nginx file edited: line \d+ is "proxy_connect_timeout 9s;", berth wrote "proxy_connect_timeout 2s;"$/);
+    assert.match(configDrift(text.slice(0, text.indexOf('upstream')), config, '127.0.0.1:8080') ?? '', /is end of file, berth wrote "/);
+    assert.match(configDrift(text + 'server { listen 81; }\n', config, '127.0.0.1:8080') ?? '', /line \d+ is "server \{ listen 81; \}", berth wrote end of file$/);
+  });
 });

@@ -57,3 +57,17 @@ export async function pushWebhook(api: string, branch: string, sha: string, secr
   if (forge === 'gitlab') Object.assign(headers, { 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': options.badSignature ? 'wrong' : secret });
   return fetch(`${api}/api/v1/webhooks/${forge}`, { method: 'POST', headers, body });
 }
+
+/** Runs the real CLI to completion (source under tests, compiled JavaScript under the benchmarks). */
+export function runBerth(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const ts = path.join(ROOT, 'src/cli/main.ts');
+  const entry = existsSync(ts) ? ['--import', 'tsx', ts] : [path.join(ROOT, 'src/cli/main.js')];
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...entry, ...args], { env: { ...process.env, ...env, NO_COLOR: '1' }, cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}

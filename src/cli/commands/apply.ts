@@ -38,7 +38,7 @@ export async function applyCommand(opts: ApplyOptions, out: Out): Promise<number
     const t0 = Date.now();
     if (opts.output !== 'json') p.bus.on('app.progress', (e) => printProgress(out, e, t0));
     const outcome = await reconcile(
-      { env, readRevision: () => cliRevision(opts, env), secrets, runtime: p.runtime, proxy: p.proxy, clock: systemClock, bus: p.bus, history: p.history, memory: await loadMemory(p.history), board, health: p.health, ...(opts.prune !== undefined && { prune: opts.prune }) },
+      { env, readRevision: () => cliRevision(opts, env), secrets, runtime: p.runtime, proxy: p.proxy, clock: systemClock, bus: p.bus, history: p.history, memory: await loadMemory(p.history), board, health: p.health, ...(opts.prune !== undefined && { prune: opts.prune }), ...(opts.parallelism !== undefined && { parallelism: opts.parallelism }) },
       { trigger: 'cli', force: true, ...(savedPlan && { savedPlan }), onPlan: (plan) => opts.output !== 'json' && !plan.empty && out.info(formatPlan(plan, (style, text) => paint(out, style, text)) + '\n') },
     );
     await p.bus.flush();

@@ -36,7 +36,7 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
     const metrics = new Metrics();
     const p = buildPipeline(env, opts, source, log, metrics);
     stops.push(() => p.close());
-    const controller = new Controller({ env, source, runtime: p.runtime, proxy: p.proxy, history: p.history, metrics, log, clock: systemClock, secrets: secretSourceFor(opts), bus: p.bus, health: p.health, ...(opts.prune !== undefined && { prune: opts.prune }) });
+    const controller = new Controller({ env, source, runtime: p.runtime, proxy: p.proxy, history: p.history, metrics, log, clock: systemClock, secrets: secretSourceFor(opts), bus: p.bus, health: p.health, ...(opts.prune !== undefined && { prune: opts.prune }), ...(opts.parallelism !== undefined && { parallelism: opts.parallelism }) });
     await controller.init();
     const events = new EventLog(p.bus);
     stops.push(() => events.close());

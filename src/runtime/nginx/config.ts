@@ -2,6 +2,11 @@ import { createHash } from 'node:crypto';
 import type { ProxyConfig, ProxyRoute } from '../types.js';
 
 const STATE_PREFIX = '# berth-state: ';
+/**
+ * Characters of state per comment line. nginx refuses any line longer than its 4 KiB read buffer
+ * (even a comment: "too long parameter"), so the model is written as many short ASCII lines.
+ */
+const STATE_CHUNK = 1024;
 
 /** Host name of the server block that answers with the config generation (never a real host: .invalid). */
 export function statusHost(env: string): string {
@@ -37,17 +42,22 @@ function routeLocations(env: string, r: ProxyRoute): string[] {
   return [`  location ${prefix}/ {`, ...body(target), '  }', `  location = ${prefix} {`, ...body(target), '  }'];
 }
 
+/** The model as comment lines of at most STATE_CHUNK ASCII characters each (non-ASCII is \u-escaped, so no line splits a character). */
+function stateLines(model: { env: string; routes: ProxyRoute[] }): string[] {
+  const json = JSON.stringify(model).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const lines: string[] = [];
+  for (let i = 0; i < json.length; i += STATE_CHUNK) lines.push(STATE_PREFIX + json.slice(i, i + STATE_CHUNK));
+  return lines;
+}
+
 /**
  * nginx config text for one environment: an upstream per routed app (least_conn, keepalive) and a
- * server per host. The model is embedded as a comment so berth reads back exactly what it wrote.
+ * server per host. The model is embedded as comment lines so berth reads back exactly what it
+ * wrote, at any size, atomically with the config itself.
  */
 export function renderNginxConfig(config: ProxyConfig, listen: string): string {
   const routes = [...config.routes].sort((a, b) => (a.app < b.app ? -1 : 1));
-  const lines = [
-    `# Managed by berth for environment "${config.env}": rewritten on every apply; do not edit.`,
-    STATE_PREFIX + JSON.stringify({ env: config.env, routes }),
-    '',
-  ];
+  const lines = [`# Managed by berth for environment "${config.env}": rewritten on every apply; do not edit.`, ...stateLines({ env: config.env, routes }), ''];
   for (const r of routes) {
     lines.push(`upstream ${upstreamName(config.env, r.app)} {`, '  least_conn;');
     if (r.servers.length === 0) lines.push('  server 127.0.0.1:9 down; # no healthy replica yet');
@@ -91,12 +101,23 @@ export function listenAddress(listen: string): { host: string; port: number } | 
   return { host, port: Number(m[3]) };
 }
 
-/** The model embedded by renderNginxConfig, or undefined when the text is not berth's. */
+/**
+ * The model embedded by renderNginxConfig, or undefined when the text is not berth's. Reads both
+ * layouts: many short state lines, and the single long line of files written before them.
+ */
 export function parseNginxState(text: string): ProxyConfig | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(STATE_PREFIX));
-  if (!line) return undefined;
+  const chunks: string[] = [];
+  let at = text.indexOf(STATE_PREFIX);
+  while (at !== -1) {
+    if (at === 0 || text[at - 1] === '\n') {
+      const end = text.indexOf('\n', at);
+      chunks.push(text.slice(at + STATE_PREFIX.length, end === -1 ? undefined : end));
+    }
+    at = text.indexOf(STATE_PREFIX, at + STATE_PREFIX.length);
+  }
+  if (chunks.length === 0) return undefined;
   try {
-    const parsed = JSON.parse(line.slice(STATE_PREFIX.length)) as ProxyConfig;
+    const parsed = JSON.parse(chunks.join('')) as ProxyConfig;
     if (!Array.isArray(parsed.routes)) return undefined;
     // Files written before options were keyed by proxy kind carry `options`: they are nginx's.
     for (const r of parsed.routes as (ProxyRoute & { options?: Record<string, string | number> })[]) {
@@ -107,4 +128,23 @@ export function parseNginxState(text: string): ProxyConfig | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * How a config file differs from what berth renders for its own model (a hand edit, a foreign file),
+ * or undefined when it is exactly berth's. The first differing line is named, so the report says where.
+ */
+export function configDrift(text: string, model: ProxyConfig, listen: string): string | undefined {
+  const expected = renderNginxConfig(model, listen);
+  if (text === expected) return undefined;
+  const got = text.split('\n');
+  const want = expected.split('\n');
+  let line = 0;
+  while (line < got.length && line < want.length && got[line] === want[line]) line++;
+  // The text after the last newline is '' in both: past it is the end of the file.
+  const shown = (lines: string[]): string => {
+    const s = line >= lines.length - 1 && !lines[line] ? undefined : lines[line]!.trim();
+    return s === undefined ? 'end of file' : JSON.stringify(s.length > 60 ? `${s.slice(0, 57)}...` : s);
+  };
+  return `nginx file edited: line ${line + 1} is ${shown(got)}, berth wrote ${shown(want)}`;
 }

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import http from 'node:http';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, unlink, watch, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../../errors.js';
 import type { ProxyConfig, ProxyDriver } from '../types.js';
-import { GENERATION_PATH, generationOf, listenAddress, parseNginxState, renderNginxConfig, statusHost } from './config.js';
+import { configDrift, GENERATION_PATH, generationOf, listenAddress, parseNginxState, renderNginxConfig, statusHost } from './config.js';
 
 export class NginxConfigError extends BerthError {
   constructor(message: string, context: Record<string, unknown>) {
@@ -63,6 +63,8 @@ export class NginxDriver implements ProxyDriver {
   readonly name = 'nginx';
   readonly #opts: NginxOptions;
   #lastReload = 0;
+  /** The text this driver last wrote per environment: its own writes are not drift. */
+  readonly #written = new Map<string, string>();
   reloads = 0;
 
   constructor(options: NginxOptions) {
@@ -73,9 +75,33 @@ export class NginxDriver implements ProxyDriver {
     return path.join(this.#opts.confDir, `berth-${env}.conf`);
   }
 
+  /** The model berth last wrote, with `drift` set when the file is no longer exactly what berth wrote. */
   async read(env: string): Promise<ProxyConfig> {
-    const text = await readFile(this.file(env), 'utf8').catch(() => '');
-    return parseNginxState(text) ?? { env, routes: [] };
+    const file = this.file(env);
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    if (text === undefined) return { env, routes: [] };
+    const state = parseNginxState(text);
+    if (!state) return { env, routes: [], drift: `nginx file ${file} has no readable berth state (edited by hand or not written by berth)` };
+    const drift = configDrift(text, state, this.#opts.listen);
+    return drift ? { ...state, env, drift: `${drift} (${file})` } : { ...state, env };
+  }
+
+  /** Changes of `berth-<env>.conf` made by anyone but this driver (a hand edit, a deletion), until `signal` aborts. */
+  async *watch(env: string, signal: AbortSignal): AsyncIterable<{ env: string; file: string }> {
+    const file = this.file(env);
+    const name = path.basename(file);
+    await mkdir(this.#opts.confDir, { recursive: true });
+    try {
+      for await (const change of watch(this.#opts.confDir, { signal })) {
+        if (change.filename !== name) continue;
+        const text = await readFile(file, 'utf8').catch(() => undefined);
+        if (text !== undefined && text === this.#written.get(env)) continue;
+        yield { env, file };
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err;
+    }
   }
 
   async apply(config: ProxyConfig): Promise<{ changed: boolean }> {
@@ -90,15 +116,16 @@ export class NginxDriver implements ProxyDriver {
     if (wait > 0) await sleep(wait);
 
     await mkdir(this.#opts.confDir, { recursive: true });
+    this.#written.set(config.env, next);
     await this.#write(file, next);
     const test = await run(this.#opts.testCmd);
     if (!test.ok) {
-      await this.#restore(file, previous);
+      await this.#restore(config.env, file, previous);
       throw new NginxConfigError(`nginx rejected the new config for environment "${config.env}"; the previous config was restored and nginx keeps serving it. nginx said: ${test.output}`, { env: config.env, file });
     }
     const reload = await run(this.#opts.reloadCmd);
     if (!reload.ok) {
-      await this.#restore(file, previous);
+      await this.#restore(config.env, file, previous);
       throw new BerthError('E_NGINX_COMMAND', `nginx reload failed (${this.#opts.reloadCmd.join(' ')}): ${reload.output}; is nginx running? the previous config was restored`, { env: config.env, file });
     }
     await this.#waitLive(config.env, next, now, sleep);
@@ -131,7 +158,9 @@ export class NginxDriver implements ProxyDriver {
     await rename(tmp, file);
   }
 
-  async #restore(file: string, previous: string | undefined): Promise<void> {
+  async #restore(env: string, file: string, previous: string | undefined): Promise<void> {
+    if (previous === undefined) this.#written.delete(env);
+    else this.#written.set(env, previous);
     if (previous === undefined) await unlink(file).catch(() => {});
     else await this.#write(file, previous);
   }
