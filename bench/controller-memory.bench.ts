@@ -1,0 +1,49 @@
+// Controller memory: peak RSS of `berth run` (compiled) holding an environment of N routed apps
+// (default 100): while it converges them from empty, idle with the health monitor probing every
+// replica at berth's default interval (2 s; BENCH_HEALTH_INTERVAL to vary), and during a forced
+// full reconcile.
+//   npm run bench -- controller-memory
+import { readFileSync } from 'node:fs';
+import { freePort } from '../test/support/nginx.js';
+import { startBerthRun, waitFor } from '../test/support/run.js';
+import { APPS, manyEnv, memoryOf } from './many-env.js';
+
+const TOKEN = 'bench-token';
+const INTERVAL = Number(process.env.BENCH_HEALTH_INTERVAL ?? 2);
+const e = await manyEnv(APPS, { intervalSeconds: INTERVAL });
+try {
+  const berth = await startBerthRun(['--interval', '1h'], { ...e.cliEnv, BERTH_API_TOKEN: TOKEN }, await freePort());
+  const pid = berth.child.pid!;
+  try {
+    const status = async (): Promise<{ syncStatus?: string }> => (await fetch(`${berth.api}/api/v1/status`)).json() as Promise<{ syncStatus?: string }>;
+    await waitFor(async () => (await status()).syncStatus === 'Synced', 300_000, 'the environment to converge');
+    await e.allServing();
+    const converging = memoryOf(pid, (f) => readFileSync(f, 'utf8'));
+    await new Promise((r) => setTimeout(r, 10_000));
+    const idle = memoryOf(pid, (f) => readFileSync(f, 'utf8'));
+    // The end of the forced reconcile, from the event stream (an in-sync reconcile moves no metric).
+    const events = new AbortController();
+    const stream = await fetch(`${berth.api}/api/v1/events`, { signal: events.signal });
+    const finished = (async () => {
+      const decoder = new TextDecoder();
+      let seen = '';
+      for await (const chunk of stream.body as AsyncIterable<Uint8Array>) {
+        seen += decoder.decode(chunk, { stream: true });
+        if (seen.includes('reconcile.finished')) return;
+      }
+    })();
+    const res = await fetch(`${berth.api}/api/v1/sync?force=true`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    if (!res.ok) throw new Error(`sync: ${res.status} ${await res.text()}`);
+    await Promise.race([finished, new Promise((_, reject) => setTimeout(() => reject(new Error('no reconcile.finished event within 60 s')), 60_000))]);
+    events.abort();
+    const after = memoryOf(pid, (f) => readFileSync(f, 'utf8'));
+    console.log(`controller memory: berth run holding ${APPS} routed apps (health monitor probing every replica every ${INTERVAL} s):`);
+    console.log(`  peak RSS while converging from empty: ${converging.peakMb.toFixed(0)} MB`);
+    console.log(`  idle RSS after 10 s: ${idle.rssMb.toFixed(0)} MB`);
+    console.log(`  peak RSS through a forced full reconcile: ${after.peakMb.toFixed(0)} MB (RSS after: ${after.rssMb.toFixed(0)} MB)   [aim ≤ 100 MB]`);
+  } finally {
+    await berth.stop();
+  }
+} finally {
+  await e.teardown();
+}
