@@ -73,9 +73,11 @@ describe('nginx state at scale', () => {
   });
 
   it('still reads the single long state line of files written by earlier versions', () => {
-    const old = `# Managed by berth\n# berth-state: ${JSON.stringify({ env: 'prod', routes: [{ app: 'web', host: 'w.test', path: '/', stripPrefix: false, options: { client_max_body_size: '1m' }, servers: [] }] })}\n\nupstream x {}\n`;
+    const old = `# Managed by berth for environment "prod": rewritten on every apply; do not edit.\n# berth-state: ${JSON.stringify({ env: 'prod', routes: [{ app: 'web', host: 'w.test', path: '/', stripPrefix: false, options: { client_max_body_size: '1m' }, servers: [] }] })}\n\nupstream x {}\n`;
     const back = parseNginxState(old);
     assert.deepEqual(back?.routes[0]?.proxyOptions, { nginx: { client_max_body_size: '1m' } });
+    // Written by an older berth: rewritten at the next apply, never reported as a hand edit.
+    assert.equal(configDrift(old, back!, '80'), undefined);
   });
 
   it('names the first line a hand edit changed', () => {
@@ -83,6 +85,7 @@ describe('nginx state at scale', () => {
     const edited = text.replace('proxy_connect_timeout 2s;', 'proxy_connect_timeout 9s;');
     const drift = configDrift(edited, parseNginxState(edited)!, '127.0.0.1:8080');
     assert.match(drift ?? '', /^nginx file edited: line \d+ is "proxy_connect_timeout 9s;", berth wrote "proxy_connect_timeout 2s;"$/);
+    assert.match(configDrift(text.slice(text.indexOf('\n') + 1), config, '127.0.0.1:8080') ?? '', /^nginx file edited: line 1 is "# berth-state: /);
     assert.match(configDrift(text.slice(0, text.indexOf('upstream')), config, '127.0.0.1:8080') ?? '', /is end of file, berth wrote "/);
     assert.match(configDrift(text + 'server { listen 81; }\n', config, '127.0.0.1:8080') ?? '', /line \d+ is "server \{ listen 81; \}", berth wrote end of file$/);
   });

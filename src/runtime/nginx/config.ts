@@ -3,6 +3,11 @@ import type { ProxyConfig, ProxyRoute } from '../types.js';
 
 const STATE_PREFIX = '# berth-state: ';
 /**
+ * Version of the generated text. Bump it whenever rendering changes, so a file written by another
+ * berth version is rewritten at the next apply instead of being reported as a hand edit.
+ */
+export const CONFIG_FORMAT = 2;
+/**
  * Characters of state per comment line. nginx refuses any line longer than its 4 KiB read buffer
  * (even a comment: "too long parameter"), so the model is written as many short ASCII lines.
  */
@@ -57,7 +62,7 @@ function stateLines(model: { env: string; routes: ProxyRoute[] }): string[] {
  */
 export function renderNginxConfig(config: ProxyConfig, listen: string): string {
   const routes = [...config.routes].sort((a, b) => (a.app < b.app ? -1 : 1));
-  const lines = [`# Managed by berth for environment "${config.env}": rewritten on every apply; do not edit.`, ...stateLines({ env: config.env, routes }), ''];
+  const lines = [`# Managed by berth (config format ${CONFIG_FORMAT}) for environment "${config.env}": rewritten on every apply; do not edit.`, ...stateLines({ env: config.env, routes }), ''];
   for (const r of routes) {
     lines.push(`upstream ${upstreamName(config.env, r.app)} {`, '  least_conn;');
     if (r.servers.length === 0) lines.push('  server 127.0.0.1:9 down; # no healthy replica yet');
@@ -131,10 +136,13 @@ export function parseNginxState(text: string): ProxyConfig | undefined {
 }
 
 /**
- * How a config file differs from what berth renders for its own model (a hand edit, a foreign file),
- * or undefined when it is exactly berth's. The first differing line is named, so the report says where.
+ * How a config file differs from what berth renders for its own model (a hand edit), or undefined
+ * when it is exactly berth's or was written by a berth with another config format. The first differing line is named, so the report says where.
  */
 export function configDrift(text: string, model: ProxyConfig, listen: string): string | undefined {
+  // Another berth version renders differently: not a hand edit (the next apply rewrites it).
+  const format = /^# Managed by berth (?:\(config format (\d+)\) )?for environment /.exec(text);
+  if (format && Number(format[1] ?? 1) !== CONFIG_FORMAT) return undefined;
   const expected = renderNginxConfig(model, listen);
   if (text === expected) return undefined;
   const got = text.split('\n');
