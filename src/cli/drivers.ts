@@ -18,11 +18,15 @@ export interface DriverOptions {
   prune?: boolean;
   /** Apps rolled out at once (apply and run). */
   parallelism?: number;
+  /** Take over a lock held on another host (apply and run). */
+  force?: boolean;
 }
 
 /** `--parallelism` for the commands that apply: how many apps roll out at once, dependencies first. */
 export function addApplyOptions(cmd: Command): Command {
-  return cmd.addOption(
+  return cmd
+    .option('--force', "take over the environment's lock when it is held by a berth on another host (berth cannot tell whether that one still runs)")
+    .addOption(
     new Option('--parallelism <n>', `apps rolled out at once, in dependency waves (default ${DEFAULT_PARALLELISM})`).env('BERTH_PARALLELISM').argParser((value: string) => {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 1 || n > 256) throw new UsageError(`--parallelism: expected a whole number from 1 to 256, got "${value}"`);

@@ -29,7 +29,7 @@ export async function applyCommand(opts: ApplyOptions, out: Out): Promise<number
   const env = requireEnv(opts);
   const secrets = secretSourceFor(opts);
   const savedPlan = opts.plan ? await readSavedPlan(opts.plan, secrets) : undefined;
-  const lock = await acquireLock(opts.stateDir, env);
+  const lock = await acquireLock(opts.stateDir, env, { force: opts.force === true });
   const log = createLogger(opts.logLevel === 'info' ? 'warn' : opts.logLevel);
   try {
     const source = await openCliSource(opts);

@@ -29,7 +29,7 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
   const intervalMs = usage('--interval', () => parseDuration(opts.interval));
   if (opts.resyncCron) usage('--resync-cron', () => validateCron(opts.resyncCron!));
   const log = createLogger(opts.logLevel);
-  const lock = await acquireLock(opts.stateDir, env);
+  const lock = await acquireLock(opts.stateDir, env, { force: opts.force === true });
   const stops: Stop[] = [];
   try {
     const source = await openCliSource(opts);
