@@ -1,3 +1,4 @@
+import { redactUrl } from '../../source/git.js';
 import { formatProblem } from '../../render/problems.js';
 import { validateRepository } from '../../render/render.js';
 import { cliRevision, secretSourceFor, type GlobalOptions } from '../context.js';
@@ -22,6 +23,6 @@ export async function validateCommand(opts: GlobalOptions, out: Out): Promise<nu
     return 1;
   }
   const apps = [...revision.files.keys()].filter((f) => f.startsWith('apps/')).length;
-  out.info(paint(out, 'green', `✔ ${opts.repo} is valid: ${result.environments.length} environment${result.environments.length === 1 ? '' : 's'} (${result.environments.join(', ')}), ${apps} app${apps === 1 ? '' : 's'}`));
+  out.info(paint(out, 'green', `✔ ${redactUrl(opts.repo)} is valid: ${result.environments.length} environment${result.environments.length === 1 ? '' : 's'} (${result.environments.join(', ')}), ${apps} app${apps === 1 ? '' : 's'}`));
   return 0;
 }
