@@ -1,10 +1,12 @@
-/** Flattens JSON into path → value text, for a field-level diff of two container specs. */
+import { canonicalJson } from '../util/canonical.js';
+
+/** Flattens JSON into path → canonical value text (key order never counts), for a field-level diff of two container specs. */
 function flatten(value: unknown, prefix: string, out: Map<string, string>): void {
   if (value && typeof value === 'object' && !Array.isArray(value)) {
     for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
     return;
   }
-  if (value !== undefined) out.set(prefix, JSON.stringify(value));
+  if (value !== undefined) out.set(prefix, canonicalJson(value));
 }
 
 const SECRET = /^"secret:([^:]+):sha256:/;
