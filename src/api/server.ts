@@ -34,6 +34,14 @@ function bearerOk(req: Request, token: string | undefined): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
 /** `{"force": true}` in a sync request's JSON body. */
 function forceIn(body: Buffer): boolean {
   if (body.length === 0) return false;
@@ -58,8 +66,10 @@ export function createApi(controller: Controller, options: ApiOptions): (req: Re
     if (route === 'GET /api/v1/status') return json(200, controller.status);
     if (route === 'GET /api/v1/apps') return json(200, controller.status.apps);
     if (appMatch) {
-      const app = controller.status.apps.find((a) => a.app === decodeURIComponent(appMatch[1]!));
-      return app ? json(200, app) : error(404, `no app "${appMatch[1]}" in environment ${controller.deps.env}`);
+      const name = decodeSegment(appMatch[1]!);
+      if (name === undefined) return error(400, `the app name in ${url.pathname} is not valid percent-encoding`);
+      const app = controller.status.apps.find((a) => a.app === name);
+      return app ? json(200, app) : error(404, `no app ${JSON.stringify(name)} in environment ${controller.deps.env}`);
     }
     if (route === 'GET /api/v1/plan') return controller.lastPlan ? new Response(serializePlan(controller.lastPlan) + '\n', { headers: { 'content-type': 'application/json' } }) : error(503, 'no plan yet');
     if (route === 'GET /api/v1/events') {
@@ -136,10 +146,54 @@ function drained(res: http.ServerResponse, gone: AbortSignal): Promise<void> {
   });
 }
 
-/** Serves a Request → Response handler on node:http; bodies over MAX_BODY_BYTES get 413 unread. */
-export function serve(handler: (req: Request, body: Buffer) => Promise<Response>, listen: string): Promise<http.Server> {
+/** Limits of the API server: a control plane answers a few clients, and no client may hold it open. */
+export interface ServeLimits {
+  /** Time to receive a request's headers (slowloris). */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request, body included (a slow body gets 408). */
+  requestTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open. */
+  keepAliveTimeoutMs: number;
+  /** Open connections at most (event streams included); more are refused at once. */
+  maxConnections: number;
+}
+
+export const DEFAULT_LIMITS: ServeLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: 256 };
+
+/**
+ * The path and query of a request target: origin-form (`/x?y`) as is, absolute-form
+ * (`http://host/x?y`, which proxies send) reduced to its path; anything else is undefined.
+ */
+export function requestTarget(target: string | undefined): string | undefined {
+  if (!target) return undefined;
+  if (target.startsWith('/')) return target.startsWith('//') ? undefined : target;
+  try {
+    const u = new URL(target);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? `${u.pathname}${u.search}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function reject(res: http.ServerResponse, status: number, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify({ error: message }));
+}
+
+/**
+ * Serves a Request → Response handler on node:http; bodies over MAX_BODY_BYTES get 413 unread. The
+ * Host header never reaches the handler's URL (it is the client's to get wrong), and `limits` bound
+ * slow and idle clients and the number of connections.
+ */
+export function serve(handler: (req: Request, body: Buffer) => Promise<Response>, listen: string, limits: ServeLimits = DEFAULT_LIMITS): Promise<http.Server> {
   const [host, portText] = listen.includes(':') ? [listen.slice(0, listen.lastIndexOf(':')), listen.slice(listen.lastIndexOf(':') + 1)] : ['127.0.0.1', listen];
-  const server = http.createServer((req, res) => {
+  // Node checks the header and request timeouts every connectionsCheckingInterval (30 s by default): check each second.
+  const options: http.ServerOptions = { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs) };
+  const server = http.createServer(options, (req, res) => {
+    const target = requestTarget(req.url);
+    if (target === undefined) {
+      req.resume();
+      return reject(res, 400, `request target ${JSON.stringify(req.url ?? '')} is neither a path nor an http(s) URL`);
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     let rejected = false;
@@ -147,7 +201,7 @@ export function serve(handler: (req: Request, body: Buffer) => Promise<Response>
       size += chunk.length;
       if (size > MAX_BODY_BYTES && !rejected) {
         rejected = true;
-        res.writeHead(413, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify({ error: `body larger than ${MAX_BODY_BYTES} bytes` }));
+        reject(res, 413, `body larger than ${MAX_BODY_BYTES} bytes`);
         req.destroy();
       } else if (!rejected) chunks.push(chunk);
     });
@@ -160,7 +214,7 @@ export function serve(handler: (req: Request, body: Buffer) => Promise<Response>
       try {
         const headers = new Headers();
         for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
-        const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers, signal: gone.signal });
+        const request = new Request(`http://berth.invalid${target}`, { method: req.method ?? 'GET', headers, signal: gone.signal });
         response = await handler(request, Buffer.concat(chunks));
         res.writeHead(response.status, Object.fromEntries(response.headers));
         await pipeBody(response, res, gone.signal);
@@ -173,8 +227,9 @@ export function serve(handler: (req: Request, body: Buffer) => Promise<Response>
       }
     });
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
+  server.maxConnections = limits.maxConnections;
+  return new Promise((resolve, fail) => {
+    server.once('error', fail);
     server.listen(Number(portText), host.replace(/^\[|\]$/g, ''), () => resolve(server));
   });
 }

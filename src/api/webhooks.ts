@@ -39,12 +39,14 @@ export function verifyWebhook(forge: Forge, headers: Headers, body: Buffer, secr
   const event = headers.get('x-github-event') ?? headers.get('x-gitea-event') ?? headers.get('x-gitlab-event') ?? '';
   if (event === 'ping') return { ok: true, event: 'ping' };
   if (!/^(push|Push Hook)$/.test(event)) return { ok: true, event: 'other', name: event };
-  let payload: { ref?: unknown; after?: unknown; checkout_sha?: unknown };
+  let parsed: unknown;
   try {
-    payload = JSON.parse(body.toString('utf8')) as typeof payload;
+    parsed = JSON.parse(body.toString('utf8'));
   } catch {
     return { ok: false, status: 400, message: 'push payload is not JSON' };
   }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return { ok: false, status: 400, message: 'push payload is not a JSON object' };
+  const payload = parsed as { ref?: unknown; after?: unknown; checkout_sha?: unknown };
   if (typeof payload.ref !== 'string' || !payload.ref.startsWith('refs/heads/')) return { ok: true, event: 'other', name: `push to ${String(payload.ref)}` };
   const sha = typeof payload.after === 'string' ? payload.after : typeof payload.checkout_sha === 'string' ? payload.checkout_sha : undefined;
   return { ok: true, event: 'push', branch: payload.ref.slice('refs/heads/'.length), ...(sha && { sha }) };
