@@ -14,14 +14,14 @@ const config: ProxyConfig = {
 describe('nginx config rendering', () => {
   const text = renderNginxConfig(config, '127.0.0.1:8080');
   it('writes one upstream per app with least_conn, keepalive and sorted servers', () => {
-    assert.match(text, /upstream berth_prod_web \{\n  least_conn;\n  server 127\.0\.0\.1:3000 max_fails=1 fail_timeout=2s weight=3;\n  server 127\.0\.0\.1:3001 max_fails=1 fail_timeout=2s;\n  keepalive 16;\n\}/);
+    assert.match(text, /upstream berth_prod_web_[0-9a-f]{10} \{\n  least_conn;\n  server 127\.0\.0\.1:3000 max_fails=1 fail_timeout=2s weight=3;\n  server 127\.0\.0\.1:3001 max_fails=1 fail_timeout=2s;\n  keepalive 16;\n\}/);
   });
   it('keeps an app with no replica valid for nginx (a down placeholder)', () => {
-    assert.match(text, /upstream berth_prod_docs \{\n  least_conn;\n  server 127\.0\.0\.1:9 down;/);
+    assert.match(text, /upstream berth_prod_docs_[0-9a-f]{10} \{\n  least_conn;\n  server 127\.0\.0\.1:9 down;/);
   });
   it('groups routes of one host into one server; strips prefixes when asked', () => {
     assert.equal(text.match(/server_name web\.test;/g)?.length, 1);
-    assert.match(text, /location \/docs\/ \{\n    proxy_pass http:\/\/berth_prod_docs\/;/);
+    assert.match(text, /location \/docs\/ \{\n    proxy_pass http:\/\/berth_prod_docs_[0-9a-f]{10}\/;/);
     assert.match(text, /location = \/docs \{/);
     assert.match(text, /client_max_body_size 1m;/);
     assert.match(text, /listen 127\.0\.0\.1:8080;/);
@@ -34,7 +34,11 @@ describe('nginx config rendering', () => {
     const shuffled = { ...config, routes: [...config.routes].reverse() };
     assert.equal(renderNginxConfig(shuffled, '127.0.0.1:8080'), text);
   });
-  it('names upstreams safely', () => assert.equal(upstreamName('my-env', 'my-app'), 'berth_my_env_my_app'));
+  it('names upstreams safely and injectively (#11 item 8)', () => {
+    assert.match(upstreamName('my-env', 'my-app'), /^berth_my_env_my_app_[0-9a-f]{10}$/);
+    assert.notEqual(upstreamName('a-b', 'c'), upstreamName('a', 'b-c'));
+    assert.equal(upstreamName('a-b', 'c'), upstreamName('a-b', 'c'));
+  });
 });
 
 function manyRoutes(n: number): ProxyConfig {

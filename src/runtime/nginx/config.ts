@@ -20,8 +20,14 @@ export function statusHost(env: string): string {
 
 export const GENERATION_PATH = '/berth/generation';
 
+/**
+ * The upstream of an app: readable, and injective across environments sharing one nginx. The
+ * readable part alone is not (`a-b`/`c` and `a`/`b-c` both read `a_b_c`), so a digest of the exact
+ * pair follows it.
+ */
 export function upstreamName(env: string, app: string): string {
-  return `berth_${env}_${app}`.replace(/[^A-Za-z0-9_]/g, '_');
+  const digest = createHash('sha256').update(`${env}\0${app}`).digest('hex').slice(0, 10);
+  return `berth_${env}_${app}`.replace(/[^A-Za-z0-9_]/g, '_') + `_${digest}`;
 }
 
 function routeLocations(env: string, r: ProxyRoute): string[] {
