@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { RolloutHooks } from '../apply/types.js';
 import type { EventBus } from '../events/bus.js';
 import type { Trigger } from '../events/types.js';
+import type { FailedReplica } from '../health/monitor.js';
 import type { Plan } from '../plan/types.js';
 import { DocCache } from '../render/doc-cache.js';
 import { envBranch } from '../render/render.js';
@@ -11,13 +12,14 @@ import { loadMemory, type ReconcileMemory } from '../reconcile/memory.js';
 import { reconcile, type HealthSource, type ReconcileOutcome } from '../reconcile/reconcile.js';
 import type { HistoryStore } from '../report/history.js';
 import type { Metrics } from '../report/metrics.js';
-import type { ProxyDriver, RuntimeDriver } from '../runtime/types.js';
+import type { ProxyDriver, RuntimeDriver, RuntimeEvent } from '../runtime/types.js';
 import type { ConfigSource } from '../source/open.js';
 import type { Revision } from '../source/types.js';
 import { StatusBoard, initialStatus } from '../status/board.js';
 import { withAppHealth } from '../status/compute.js';
 import type { EnvStatus } from '../status/types.js';
 import type { Clock } from '../util/clock.js';
+import { follow } from './streams.js';
 
 export interface ControllerDeps {
   env: string;
@@ -30,8 +32,13 @@ export interface ControllerDeps {
   clock: Clock;
   secrets: SecretSource;
   bus: EventBus;
-  /** Probes every running replica; its verdicts are the apps' health. */
-  health: HealthSource & { start?(): void; stop?(): Promise<void> };
+  /** Probes every running replica; its verdicts are the apps' health, and a replica that fails is replaced. */
+  health: HealthSource & {
+    start?(): void;
+    stop?(): Promise<void>;
+    onReplicaFailed?(listener: (replica: FailedReplica) => void): () => void;
+    probeNow?(containerId: string): Promise<void>;
+  };
   /** `--no-prune`/`--prune` when given on the command line; otherwise the repo decides. */
   prune?: boolean;
   hooks?: RolloutHooks[];
@@ -39,12 +46,30 @@ export interface ControllerDeps {
   parallelism?: number;
   /** Retry after a failure: base delay, doubled per consecutive failure, capped. */
   backoff?: { baseMs: number; maxMs: number };
-  /** Wait after a runtime event before reconciling (events come in bursts). */
+  /** Wait after a runtime or proxy event before re-checking (events come in bursts: kill, die, destroy). */
   runtimeDebounceMs?: number;
+  /** Reconnect delay of a lost event stream (runtime, proxy): base, doubled per failure, capped. */
+  streamBackoff?: { baseMs: number; maxMs: number };
 }
 
-/** Runtime events that may mean drift (a container killed, stopped, removed or restarted by hand). */
-const DRIFT_ACTIONS = new Set(['die', 'destroy', 'stop', 'kill', 'oom', 'start', 'pause', 'unpause', 'rename', 'update']);
+/** Runtime events that may mean drift (a container killed, stopped, removed, renamed, changed or restarted by hand). */
+const DRIFT_ACTIONS: ReadonlySet<string> = new Set(['die', 'destroy', 'stop', 'kill', 'oom', 'start', 'restart', 'pause', 'unpause', 'rename', 'update']);
+
+/** Triggers that re-check live state against the revision already read: nothing in the repo changed, so Git is not asked. */
+const RECHECKS: ReadonlySet<Trigger> = new Set<Trigger>(['runtime', 'proxy', 'health']);
+
+/** A reconcile asked for: `fetch` reads the newest revision from the source first. */
+interface Request {
+  trigger: Trigger;
+  force: boolean;
+  fetch: boolean;
+}
+
+/** Two requests folded into one follow-up: it fetches and forces if either did, and is named after the one that fetches. */
+function merge(pending: Request | undefined, next: Request): Request {
+  if (!pending) return next;
+  return { trigger: pending.fetch && !next.fetch ? pending.trigger : next.trigger, force: pending.force || next.force, fetch: pending.fetch || next.fetch };
+}
 
 /**
  * The reconcile loop of one environment. Triggers coalesce: while a reconcile runs, any number of
@@ -61,12 +86,15 @@ export class Controller {
   ready = false;
   readonly #cache = new DocCache();
   #running: Promise<void> | undefined;
-  #pending: { trigger: Trigger; force: boolean } | undefined;
+  #pending: Request | undefined;
   #lastRevision: Revision | undefined;
+  /** The revision the last reconcile read, as it was reconciled: what re-checks compare live state with. */
+  #lastRead: Revision | undefined;
   #failures = 0;
   #retryTimer: NodeJS.Timeout | undefined;
-  #runtimeTimer: NodeJS.Timeout | undefined;
+  readonly #recheckTimers = new Map<Trigger, NodeJS.Timeout>();
   #events: AbortController | undefined;
+  readonly #unsubscribe: (() => void)[] = [];
   #stopped = false;
 
   constructor(deps: ControllerDeps) {
@@ -83,54 +111,69 @@ export class Controller {
     const saved = await this.deps.history.readStatus();
     if (saved) this.board.update(saved, new Date(this.deps.clock.now()));
     this.memory = await loadMemory(this.deps.history);
-    this.deps.bus.on('health.changed', (e) => {
-      const next = withAppHealth(this.board.current, e.app, e.health);
-      if (next) this.board.update(next, new Date(this.deps.clock.now()));
+    this.#unsubscribe.push(
+      this.deps.bus.on('health.changed', (e) => {
+        const next = withAppHealth(this.board.current, e.app, e.health);
+        if (next) this.board.update(next, new Date(this.deps.clock.now()));
+      }),
+    );
+    // A replica failing its health check is replaced at once, by a reconcile like any other (health-gated, guarded).
+    const off = this.deps.health.onReplicaFailed?.((r) => {
+      this.deps.bus.emit('health.failed', { env: this.deps.env, app: r.app, replica: r.name, containerId: r.containerId, failures: r.failures, message: r.message });
+      this.trigger('health');
     });
+    if (off) this.#unsubscribe.push(off);
   }
 
-  /** Starts the health monitor and follows the runtime's events (drift seen in seconds, not at the next poll). */
+  /**
+   * Starts the health monitor and follows the runtime's events and the proxy's file: drift is seen
+   * in about a second, not at the next poll. A lost stream reconnects with backoff, then re-checks once.
+   */
   watch(): void {
     this.deps.health.start?.();
-    const events = this.deps.runtime.events?.bind(this.deps.runtime);
-    if (!events) return;
     this.#events = new AbortController();
-    void this.#followRuntime(events, this.#events.signal);
+    const { signal } = this.#events;
+    const { runtime, proxy, env, log } = this.deps;
+    const common = { signal, log, sleep: (ms: number) => this.deps.clock.sleep(ms), context: { env }, ...(this.deps.streamBackoff && { backoff: this.deps.streamBackoff }) };
+    if (runtime.events) {
+      void follow<RuntimeEvent>({ ...common, name: 'runtime events', open: (s) => runtime.events!(env, s), onEvent: (e) => this.#onRuntimeEvent(e), onResumed: () => this.trigger('runtime') });
+    }
+    if (proxy.watch) {
+      void follow({ ...common, name: 'proxy file', open: (s) => proxy.watch!(env, s), onEvent: () => this.#recheckSoon('proxy'), onResumed: () => this.trigger('proxy') });
+    }
   }
 
-  async #followRuntime(events: NonNullable<RuntimeDriver['events']>, signal: AbortSignal): Promise<void> {
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
-        for await (const e of events(this.deps.env, signal)) {
-          failures = 0;
-          if (!DRIFT_ACTIONS.has(e.action)) continue;
-          clearTimeout(this.#runtimeTimer);
-          this.#runtimeTimer = setTimeout(() => this.trigger('runtime'), this.deps.runtimeDebounceMs ?? 500);
-          this.#runtimeTimer.unref();
-        }
-      } catch (err) {
-        if (signal.aborted) return;
-        this.deps.log.warn({ env: this.deps.env, err: (err as Error).message }, 'runtime event stream lost; reconnecting');
-      }
-      await this.deps.clock.sleep(Math.min(30_000, 1000 * 2 ** Math.min(failures++, 5)));
-    }
+  #onRuntimeEvent(e: RuntimeEvent): void {
+    // Docker's own HEALTHCHECK changed its verdict: probe the replica now, so berth's verdict is fresh too.
+    if (e.action === 'health_status') void this.deps.health.probeNow?.(e.id);
+    else if (DRIFT_ACTIONS.has(e.action)) this.#recheckSoon('runtime');
+  }
+
+  /** One re-check shortly after a burst of events (a `docker rm -f` is kill, die and destroy). */
+  #recheckSoon(trigger: Trigger): void {
+    clearTimeout(this.#recheckTimers.get(trigger));
+    const timer = setTimeout(() => {
+      this.#recheckTimers.delete(trigger);
+      this.trigger(trigger);
+    }, this.deps.runtimeDebounceMs ?? 500);
+    timer.unref();
+    this.#recheckTimers.set(trigger, timer);
   }
 
   /** Asks for a reconcile (`force`: a person asked, held versions are tried again). Returns whether it was folded into one already running or queued. */
   trigger(trigger: Trigger, options: { force?: boolean } = {}): { coalesced: boolean } {
     this.deps.metrics.triggers.inc({ env: this.deps.env, trigger });
-    const force = options.force ?? false;
+    const request: Request = { trigger, force: options.force ?? false, fetch: !RECHECKS.has(trigger) };
     if (this.#stopped) return { coalesced: true };
     if (this.#running) {
-      this.#pending = { trigger, force: force || (this.#pending?.force ?? false) };
+      this.#pending = merge(this.#pending, request);
       return { coalesced: true };
     }
-    this.#start({ trigger, force });
+    this.#start(request);
     return { coalesced: false };
   }
 
-  #start(first: { trigger: Trigger; force: boolean }): void {
+  #start(first: Request): void {
     this.#running = this.#loop(first).finally(() => {
       this.#running = undefined;
       // A trigger that arrived after the loop's last look at #pending must still run.
@@ -148,19 +191,20 @@ export class Controller {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
-    clearTimeout(this.#runtimeTimer);
+    for (const timer of this.#recheckTimers.values()) clearTimeout(timer);
     this.#events?.abort();
+    for (const off of this.#unsubscribe.splice(0)) off();
     await this.idle();
     await this.deps.health.stop?.();
     await this.deps.bus.flush();
   }
 
-  async #loop(first: { trigger: Trigger; force: boolean }): Promise<void> {
-    let next: { trigger: Trigger; force: boolean } | undefined = first;
+  async #loop(first: Request): Promise<void> {
+    let next: Request | undefined = first;
     while (next && !this.#stopped) {
       this.#pending = undefined;
       try {
-        await this.#reconcile(next.trigger, next.force);
+        await this.#reconcile(next);
       } catch (err) {
         this.#failures++;
         this.deps.log.error({ err }, 'reconcile crashed');
@@ -170,11 +214,12 @@ export class Controller {
     }
   }
 
-  async #reconcile(trigger: Trigger, force: boolean): Promise<void> {
+  async #reconcile({ trigger, force, fetch }: Request): Promise<void> {
     const outcome = await reconcile(
       {
         env: this.deps.env,
-        readRevision: () => this.#fetch(),
+        // A re-check compares live state with the revision already read: it needs no Git server.
+        readRevision: async () => (this.#lastRead = !fetch && this.#lastRead ? this.#lastRead : await this.#fetch()),
         secrets: this.deps.secrets,
         cache: this.#cache,
         runtime: this.deps.runtime,

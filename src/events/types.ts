@@ -1,8 +1,12 @@
 import type { EnvStatus } from '../status/types.js';
 import type { AppResult, HealthStatus, ReasonCode, ReconcileResult } from '../status/vocabulary.js';
 
-/** What triggered a reconcile. */
-export type Trigger = 'startup' | 'poll' | 'watch' | 'webhook' | 'manual' | 'cron' | 'retry' | 'cli' | 'runtime';
+/**
+ * What triggered a reconcile. `runtime` (a container event), `proxy` (the proxy's file changed by
+ * hand) and `health` (a replica failed its health check) re-check live state against the revision
+ * already fetched: they never wait on the Git server.
+ */
+export type Trigger = 'startup' | 'poll' | 'watch' | 'webhook' | 'manual' | 'cron' | 'retry' | 'cli' | 'runtime' | 'proxy' | 'health';
 
 /** Steps of one app's rollout, in the order they usually happen. */
 export type Phase = 'pull' | 'start' | 'wait' | 'switch' | 'drain' | 'stop' | 'remove' | 'done' | 'rolled-back' | 'failed' | 'skipped';
@@ -37,9 +41,15 @@ export interface EventPayloads {
   };
   'app.progress': { env: string; app: string; phase: Phase; message: string };
   'app.result': { env: string; revision: string } & AppOutcome;
-  'drift.detected': { env: string; revision: string; apps: string[]; selfHeal: boolean; description: string };
-  'drift.healed': { env: string; revision: string; apps: string[] };
+  /**
+   * Live state differs from the applied revision. `selfHeal`: berth is healing it now; false when it
+   * only reports (selfHeal off, or `reason: 'HealLimitReached'`: healed too often, left alone).
+   */
+  'drift.detected': { env: string; revision: string; apps: string[]; selfHeal: boolean; description: string; reason?: ReasonCode; proxy?: string };
+  'drift.healed': { env: string; revision: string; apps: string[]; proxy?: string };
   'health.changed': { env: string; app: string; previous?: HealthStatus; health: HealthStatus };
+  /** A running replica failed its health check `failures` times in a row: berth replaces it. */
+  'health.failed': { env: string; app: string; replica: string; containerId: string; failures: number; message: string };
   /** The environment's status was recomputed (after each reconcile and on every health change). */
   'status.changed': { env: string; status: EnvStatus };
   /** Something failed outside a reconcile's own result: a source fetch, an observe. */

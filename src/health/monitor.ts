@@ -28,6 +28,17 @@ export interface ReplicaHealth {
   healthy?: boolean;
 }
 
+/** A running replica whose health check failed `failureThreshold` times in a row: it should be replaced. */
+export interface FailedReplica {
+  app: string;
+  containerId: string;
+  name: string;
+  /** Consecutive failures so far. */
+  failures: number;
+  /** The last probe's answer, e.g. "GET /health → 500". */
+  message: string;
+}
+
 /** Everything the monitor touches, handed in. */
 export interface HealthMonitorDeps {
   runtime: RuntimeDriver;
@@ -126,6 +137,7 @@ export class HealthMonitor {
   readonly #replicas = new Map<string, Tracked>();
   readonly #status = new Map<string, HealthStatus>();
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #failedListeners = new Set<(replica: FailedReplica) => void>();
   #started = false;
 
   constructor(deps: HealthMonitorDeps) {
@@ -174,6 +186,28 @@ export class HealthMonitor {
   healthOf(app: string): HealthStatus {
     const status = this.#status.get(app);
     return status ? { ...status } : { status: 'Unknown' };
+  }
+
+  /**
+   * Running replicas of apps with a health check whose verdict is unhealthy (failureThreshold
+   * failures in a row, outside the start period): what the controller replaces.
+   */
+  failedReplicas(): FailedReplica[] {
+    const failed: FailedReplica[] = [];
+    for (const t of this.#replicas.values()) if (this.#failing(t)) failed.push(this.#failedOf(t));
+    return failed.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Calls `listener` each time a replica turns unhealthy (once per turn, not per failed probe); returns the unsubscribe. */
+  onReplicaFailed(listener: (replica: FailedReplica) => void): () => void {
+    this.#failedListeners.add(listener);
+    return () => void this.#failedListeners.delete(listener);
+  }
+
+  /** Probes one watched replica now (Docker reported a health_status change): its verdict is fresh at once. */
+  async probeNow(containerId: string): Promise<void> {
+    const t = this.#replicas.get(containerId);
+    if (t) await this.#probe(t);
   }
 
   /** The counted replicas of an app, by name. */
@@ -257,9 +291,18 @@ export class HealthMonitor {
     return { ok: true, message: 'running' };
   }
 
+  #failing(t: Tracked): boolean {
+    return t.health.healthy === false && t.container.state === 'running' && this.#apps.get(t.app)?.healthCheck !== undefined;
+  }
+
+  #failedOf(t: Tracked): FailedReplica {
+    return { app: t.app, containerId: t.container.id, name: t.container.name, failures: t.health.consecutiveFailures, message: t.health.message };
+  }
+
   #record(t: Tracked, result: ProbeResult, latencyMs: number): void {
     // Forgotten while the probe ran: its answer no longer describes anything watched.
     if (this.#replicas.get(t.container.id) !== t) return;
+    const wasFailing = this.#failing(t);
     const now = this.#deps.clock.now();
     const th = thresholdsOf(this.#apps.get(t.app)?.healthCheck);
     const h: ReplicaHealth = { ...t.health, ok: result.ok, message: result.message, latencyMs, checkedAt: now };
@@ -272,6 +315,18 @@ export class HealthMonitor {
     }
     t.health = h;
     this.#reassess(t.app);
+    if (!wasFailing && this.#failing(t)) this.#announceFailed(t);
+  }
+
+  #announceFailed(t: Tracked): void {
+    const failed = this.#failedOf(t);
+    for (const listener of this.#failedListeners) {
+      try {
+        listener({ ...failed });
+      } catch (err) {
+        this.#deps.log?.warn({ app: t.app, err: (err as Error).message }, 'health listener failed');
+      }
+    }
   }
 
   #reassess(appName: string): void {

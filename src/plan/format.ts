@@ -26,10 +26,14 @@ export function formatPlan(plan: Plan, paint: Paint = (_, t) => t): string {
       if (a.diff.length > 20) lines.push(paint('dim', `      … ${a.diff.length - 20} more`));
     }
   }
-  const summary = Object.entries(plan.counts)
-    .filter(([, n]) => n > 0)
-    .map(([k, n]) => `${n} ${k}`)
-    .join(', ');
+  // The proxy's file edited by hand: no route changes, but apply writes the file again.
+  if (plan.proxy.rewrite) lines.push(`${paint('cyan', `⇄ ${'(proxy)'.padEnd(16)}`)} ${'rewrite'.padEnd(22)} ${plan.proxy.rewrite}`);
+  const summary = [
+    ...Object.entries(plan.counts)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${n} ${k}`),
+    ...(plan.proxy.rewrite ? ['1 proxy rewrite'] : []),
+  ].join(', ');
   lines.push('', paint('bold', `${summary}`));
   return lines.join('\n');
 }

@@ -5,15 +5,20 @@ import { serverAddressOf } from '../runtime/address.js';
 import { LABELS } from '../runtime/labels.js';
 import type { LiveContainer, LiveState, ProxyRoute } from '../runtime/types.js';
 import { formatRevision } from '../source/types.js';
+import type { ReasonCode } from '../status/vocabulary.js';
 import { canonicalJson, sha256 } from '../util/canonical.js';
 import { cpuToNano, memoryToBytes } from '../util/units.js';
 import { specDiff } from './diff.js';
 import type { Action, ActionKind, AppPlan, ContainerTemplate, DesiredTarget, LiveFingerprint, Plan, ReplicaGroups, ReplicaRef, RouteTarget } from './types.js';
 
-/** A version of an app that rolled back: not rolled out again until the repo changes the app or a person forces it. */
+/**
+ * A version of an app berth must not roll out: it rolled back (`RolledBack`, the default), or it
+ * was healed too often (`HealLimitReached`). Held until the repo changes the app or a person forces it.
+ */
 export interface HeldVersion {
   specHash: string;
   message: string;
+  reason?: ReasonCode;
 }
 
 export interface PlanOptions {
@@ -23,6 +28,12 @@ export interface PlanOptions {
   held?: ReadonlyMap<string, HeldVersion>;
   /** When the plan is made (for the saved plan's header). */
   now?: Date;
+  /**
+   * Running replicas that failed their health check (the health monitor's verdict): container id →
+   * what failed, e.g. "failed its health check 3 times in a row: GET /health → 500". Replicas of the
+   * desired version among them are replaced through the app's strategy, health-gated like an update.
+   */
+  unhealthy?: ReadonlyMap<string, string>;
 }
 
 /** The route an app should have, with the container port it targets. */
@@ -105,11 +116,13 @@ function targetOf(env: string, revision: string, app: DesiredApp): DesiredTarget
 }
 
 /** Sorts an app's live replicas into what the rollout keeps, verifies, replaces and removes. */
-function groupReplicas(app: DesiredApp, live: LiveContainer[], route: ProxyRoute | undefined, target: RouteTarget | undefined): ReplicaGroups {
+function groupReplicas(app: DesiredApp, live: LiveContainer[], route: ProxyRoute | undefined, target: RouteTarget | undefined, unhealthy: ReadonlyMap<string, string> | undefined): ReplicaGroups {
   const port = target?.port;
   const inUpstream = new Set(route?.servers.map((s) => s.containerId) ?? []);
   const running = live.filter((c) => c.state === 'running');
-  const current = running.filter((c) => c.specHash === app.specHash).sort((a, b) => a.replica - b.replica);
+  // A replica failing its health check is retired like an older version: its replacement is gated first.
+  const retire = (c: LiveContainer): boolean => c.specHash !== app.specHash || (unhealthy?.has(c.id) ?? false);
+  const current = running.filter((c) => !retire(c)).sort((a, b) => a.replica - b.replica);
   const extras = current.length > app.spec.replicas ? current.slice(app.spec.replicas).reverse() : [];
   const kept = current.slice(0, app.spec.replicas);
   // Routed replicas missing from the upstream, and every replica of an unrouted app, may never have
@@ -118,7 +131,7 @@ function groupReplicas(app: DesiredApp, live: LiveContainer[], route: ProxyRoute
   return {
     keep: kept.filter(confirmed).map((c) => refOf(c, port)),
     verify: kept.filter((c) => !confirmed(c)).map((c) => refOf(c, port)),
-    replace: running.filter((c) => c.specHash !== app.specHash).sort((a, b) => a.replica - b.replica).map((c) => refOf(c, port)),
+    replace: running.filter(retire).sort((a, b) => a.replica - b.replica).map((c) => refOf(c, port)),
     removeStopped: live.filter((c) => c.state !== 'running').map((c) => refOf(c, port)),
     scaleDown: extras.map((c) => refOf(c, port)),
     prune: [],
@@ -126,9 +139,10 @@ function groupReplicas(app: DesiredApp, live: LiveContainer[], route: ProxyRoute
 }
 
 /** The actions people read for one desired app. */
-function actionsOf(app: DesiredApp, live: LiveContainer[], route: ProxyRoute | undefined, target: RouteTarget | undefined): Action[] {
+function actionsOf(app: DesiredApp, live: LiveContainer[], route: ProxyRoute | undefined, target: RouteTarget | undefined, unhealthy: ReadonlyMap<string, string> | undefined): Action[] {
   const actions: Action[] = [];
-  const add = (kind: ActionKind, reason: string, count: number, diff: string[] = []) => actions.push({ kind, app: app.name, reason, diff, count, ...(kind === 'replace' && { strategy: app.spec.strategy.type }) });
+  const add = (kind: ActionKind, reason: string, count: number, diff: string[] = [], cause?: Action['cause']) =>
+    actions.push({ kind, app: app.name, reason, diff, count, ...((kind === 'replace' || cause) && { strategy: app.spec.strategy.type }), ...(cause && { cause }) });
   const mine = live.filter((c) => c.specHash === app.specHash);
   const current = mine.filter((c) => c.state === 'running');
   const broken = mine.filter((c) => c.state !== 'running');
@@ -143,6 +157,8 @@ function actionsOf(app: DesiredApp, live: LiveContainer[], route: ProxyRoute | u
     add('replace', `spec changed: ${first}${diff.length > 1 ? ` (+${diff.length - 1} more)` : ''}`, stale.length, diff);
   }
   if (broken.length > 0) add('heal', `replica not running: ${broken.map((c) => `${c.name} (${c.status})`).join(', ')}`, broken.length);
+  const failing = current.filter((c) => unhealthy?.has(c.id));
+  if (failing.length > 0) add('heal', failing.map((c) => `replica ${c.name} ${unhealthy!.get(c.id)!}`).join('; '), failing.length, [], 'unhealthy');
   if (stale.length === 0 && live.length > 0) {
     // A broken replica is already replaced by heal; scale-up covers replicas with no container at all.
     const present = current.length + broken.length;
@@ -173,8 +189,9 @@ function holdApps(apps: AppPlan[], held: ReadonlyMap<string, HeldVersion> | unde
     if (a.op !== 'converge' || a.actions.length === 0) continue;
     const h = held.get(a.app);
     if (h && h.specHash === a.desired?.specHash) {
-      a.held = { reason: 'RolledBack', message: h.message };
-      heldNames.add(a.app);
+      a.held = { reason: h.reason ?? 'RolledBack', message: h.message };
+      // Dependents wait for a version that rolled back; an app left alone after too many heals runs its desired version.
+      if (a.held.reason === 'RolledBack') heldNames.add(a.app);
       continue;
     }
     const dep = a.dependsOn.find((d) => heldNames.has(d));
@@ -188,7 +205,8 @@ function holdApps(apps: AppPlan[], held: ReadonlyMap<string, HeldVersion> | unde
 /** What live state looked like, compactly: a saved plan applies only while this still holds. */
 export function fingerprint(live: LiveState): LiveFingerprint {
   const containers = live.containers.map((c) => ({ id: c.id, name: c.name, app: c.app, specHash: c.specHash, state: c.state })).sort((a, b) => (a.id < b.id ? -1 : 1));
-  return { containers, proxy: sha256(canonicalJson(live.proxy.routes)).slice(0, 16) };
+  // A hand edit of the proxy's file changes the fingerprint too (the routes berth wrote may not have).
+  return { containers, proxy: sha256(canonicalJson(live.proxy.routes) + (live.proxy.drift ?? '')).slice(0, 16) };
 }
 
 /** Pure: desired × live → the complete, ordered work that makes live match desired. */
@@ -204,8 +222,8 @@ export function plan(desired: DesiredState, live: LiveState, options: PlanOption
     const mine = byApp.get(app.name) ?? [];
     const route = routes.get(app.name);
     const desiredTarget = targetOf(env, desired.revision.sha ?? 'worktree', app);
-    const actions = actionsOf(app, mine, route, desiredTarget.route);
-    apps.push({ app: app.name, op: actions.length ? 'converge' : 'none', actions, dependsOn: app.spec.dependsOn, desired: desiredTarget, replicas: groupReplicas(app, mine, route, desiredTarget.route) });
+    const actions = actionsOf(app, mine, route, desiredTarget.route, options.unhealthy);
+    apps.push({ app: app.name, op: actions.length ? 'converge' : 'none', actions, dependsOn: app.spec.dependsOn, desired: desiredTarget, replicas: groupReplicas(app, mine, route, desiredTarget.route, options.unhealthy) });
   }
   const desiredNames = new Set(desired.apps.map((a) => a.name));
   const gone = [...new Set([...byApp.keys(), ...routes.keys()])].filter((n) => !desiredNames.has(n)).sort();
@@ -228,9 +246,9 @@ export function plan(desired: DesiredState, live: LiveState, options: PlanOption
     revisionKey: desired.revisionKey,
     createdAt: (options.now ?? new Date()).toISOString(),
     apps,
-    proxy: { routes: live.proxy.routes, drop: gone.filter((n) => routes.has(n)) },
+    proxy: { routes: live.proxy.routes, drop: gone.filter((n) => routes.has(n)), ...(live.proxy.drift && { rewrite: live.proxy.drift }) },
     counts,
-    empty: apps.every((a) => a.actions.length === 0),
+    empty: apps.every((a) => a.actions.length === 0) && !live.proxy.drift,
     live: fingerprint(live),
   };
 }

@@ -15,6 +15,8 @@ export interface Action {
   /** Containers affected (create/scale-up: how many to start; others: how many touched). */
   count: number;
   strategy?: StrategyType;
+  /** Set on the heal that replaces running replicas failing their health check (not drift: the app itself is sick). */
+  cause?: 'unhealthy';
 }
 
 /** A live replica as the plan refers to it: enough to gate, route, drain and stop it. */
@@ -59,7 +61,7 @@ export interface DesiredTarget {
  * Which live replicas the rollout keeps, verifies, replaces or removes: grouped once, here.
  * - keep: running, desired spec, already in the upstream (or the app has no route and they passed before);
  * - verify: running, desired spec, never confirmed healthy (left by an interrupted apply): gated before use;
- * - replace: running, an older spec: retired by the strategy;
+ * - replace: running, an older spec, or the desired spec failing its health check: retired by the strategy;
  * - removeStopped: not running (killed, crashed, half-created): removed first, no traffic reaches them;
  * - scaleDown: running desired replicas beyond the replica count (highest numbers first);
  * - prune: every replica of an app that left the repo.
@@ -102,8 +104,12 @@ export interface Plan {
   revisionKey: string;
   createdAt: string;
   apps: AppPlan[];
-  /** The proxy model apply starts from (the live config), and the routes to drop. */
-  proxy: { routes: ProxyRoute[]; drop: string[] };
+  /**
+   * The proxy model apply starts from (the live config), and the routes to drop. `rewrite` says why
+   * the proxy's file must be written again though no route changes (edited by hand): apply's final
+   * proxy sync rewrites it from `routes`.
+   */
+  proxy: { routes: ProxyRoute[]; drop: string[]; rewrite?: string };
   counts: Record<ActionKind, number>;
   /** True when applying would change nothing: Synced. */
   empty: boolean;

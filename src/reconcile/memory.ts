@@ -20,6 +20,28 @@ export interface ReconcileMemory {
   /** Drift is reported once per change of what drifted. */
   lastDriftReport?: string;
   held: Record<string, HeldEntry>;
+  /** The flapping guard's count: recent heals per app (see heal-guard.ts). */
+  heals?: Record<string, HealRecord>;
+  /** Apps berth stopped healing after too many heals: until the repo changes the app or a sync is forced. */
+  healLimited?: Record<string, HealLimitEntry>;
+}
+
+/** One app's recent heals. */
+export interface HealRecord {
+  /** The app as the repo described it when healed (appVersion): a change in the repo starts a new count. */
+  version: string;
+  /** When each heal ran, ms since the epoch, oldest first; only those within the window are kept. */
+  at: number[];
+}
+
+/** An app healed too often: left alone while the repo still describes it as `version`. */
+export interface HealLimitEntry {
+  version: string;
+  specHash: string;
+  message: string;
+  /** The revision it was at, and when the limit was reached (ISO time). */
+  revision: string;
+  since: string;
 }
 
 /** Loads the memory; a state dir from before memory.json existed gives what its status file knew. */

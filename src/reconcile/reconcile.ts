@@ -1,15 +1,15 @@
 import { applyPlan } from '../apply/apply.js';
 import type { ApplyReport, RolloutHooks } from '../apply/types.js';
 import type { EventBus } from '../events/bus.js';
-import type { MonitoredApp } from '../health/monitor.js';
+import type { FailedReplica, MonitoredApp } from '../health/monitor.js';
 import type { AppOutcome, Trigger } from '../events/types.js';
 import { plan, type HeldVersion } from '../plan/plan.js';
-import type { Plan } from '../plan/types.js';
+import type { ActionKind, AppPlan, Plan } from '../plan/types.js';
 import type { DocCache } from '../render/doc-cache.js';
 import { formatProblem, type Problem } from '../render/problems.js';
 import { renderEnvironment } from '../render/render.js';
 import type { SecretSource } from '../render/secrets.js';
-import type { DesiredState } from '../render/types.js';
+import { DEFAULT_HEAL_LIMIT, type DesiredState } from '../render/types.js';
 import type { HistoryStore } from '../report/history.js';
 import { observe } from '../runtime/observe.js';
 import type { LiveContainer, LiveState, ProxyDriver, RuntimeDriver } from '../runtime/types.js';
@@ -18,6 +18,7 @@ import type { StatusBoard } from '../status/board.js';
 import { appStatuses, envStatus } from '../status/compute.js';
 import { reasonOfError, type HealthStatus, type ReconcileResult } from '../status/vocabulary.js';
 import type { Clock } from '../util/clock.js';
+import { countHeals, forgetHeals, heldByLimit, reachLimits, tidyHeals } from './heal-guard.js';
 import type { ReconcileMemory } from './memory.js';
 import { checkSavedPlan } from './saved-plan.js';
 
@@ -26,6 +27,8 @@ export interface HealthSource {
   update(apps: MonitoredApp[], containers: LiveContainer[]): void;
   checkAll(): Promise<void>;
   healthOf(app: string): HealthStatus;
+  /** Running replicas that failed their health check `failureThreshold` times in a row: each plan replaces them. */
+  failedReplicas?(): FailedReplica[];
 }
 
 /** Everything one reconcile of one environment needs: every side effect comes in here. */
@@ -90,22 +93,98 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   const desired = rendered.state;
   let live: LiveState;
   try {
-    live = await observe(deps.env, deps.runtime, deps.proxy);
+    live = await observeSettled(deps);
   } catch (err) {
     return unavailable(run, 'observe-failed', err, (err as Error).message);
   }
-  const planned = request.savedPlan ? checkSavedPlan(request.savedPlan, desired, live) : plan(desired, live, planOptions(deps, request));
-  request.onPlan?.(planned);
   const newRevision = desired.revisionKey !== (deps.memory.lastReconciledKey ?? deps.memory.lastAppliedKey);
+  // Nothing new from the repo and nobody asked: whatever this reconcile applies is a heal.
+  const healing = !newRevision && !request.force && !request.savedPlan;
+  tidyHeals(deps.memory, desired.apps, healLimitOf(desired), deps.clock.now());
+  // A person asked: every app may be healed again, from a count of zero.
+  if (request.force) forgetHeals(deps.memory, desired.apps.map((a) => a.name));
+  let planned = request.savedPlan ? checkSavedPlan(request.savedPlan, desired, live) : plan(desired, live, planOptions(deps, request, desired));
+  if (healing) planned = await guardHeals(run, desired, live, planned);
+  request.onPlan?.(planned);
   const runnable = planned.apps.filter((a) => a.actions.length > 0 && !a.held);
-  if (planned.empty || runnable.length === 0) return quiet(run, desired, planned, live, newRevision);
-  if (!newRevision && !request.force && !desired.settings.selfHeal) return drift(run, desired, planned, live);
-  return apply(run, desired, planned, live, newRevision);
+  if (planned.empty || (runnable.length === 0 && !planned.proxy.rewrite)) return quiet(run, desired, planned, live, newRevision);
+  if (healing && !desired.settings.selfHeal) {
+    // Drift is only reported; a replica failing its health check is replaced all the same (a liveness probe, not drift).
+    const sick = new Set(runnable.filter(isSick).map((a) => a.app));
+    if (sick.size === 0) return drift(run, desired, planned, live);
+    await reportDrift(run, planned, driftedApps(planned).filter((a) => !sick.has(a)), planned.proxy.rewrite);
+    return apply(run, desired, only(planned, sick), live, { newRevision, healing });
+  }
+  return apply(run, desired, planned, live, { newRevision, healing });
 }
 
-function planOptions(deps: ReconcileDeps, request: ReconcileRequest): Parameters<typeof plan>[2] {
-  const held = new Map<string, HeldVersion>(request.force ? [] : Object.entries(deps.memory.held));
-  return { ...(deps.prune !== undefined && { prune: deps.prune }), held, now: new Date(deps.clock.now()) };
+/** How long to wait for Docker to finish removing containers before planning anyway. */
+const REMOVING_WAIT_MS = 3000;
+
+/**
+ * Live state once no container is half-removed: a container Docker is removing (a `docker rm -f`
+ * seen between its `die` and `destroy` events on a busy host) still holds its name, so a plan made
+ * now would fail to replace it. Waits up to 3 s, then plans with what it sees.
+ */
+async function observeSettled(deps: ReconcileDeps): Promise<LiveState> {
+  const deadline = deps.clock.now() + REMOVING_WAIT_MS;
+  for (;;) {
+    const live = await observe(deps.env, deps.runtime, deps.proxy);
+    if (!live.containers.some((c) => c.state === 'removing') || deps.clock.now() >= deadline) return live;
+    await deps.clock.sleep(100);
+  }
+}
+
+function healLimitOf(desired: DesiredState): NonNullable<DesiredState['settings']['healLimit']> {
+  return desired.settings.healLimit ?? DEFAULT_HEAL_LIMIT;
+}
+
+function planOptions(deps: ReconcileDeps, request: ReconcileRequest, desired: DesiredState): Parameters<typeof plan>[2] {
+  const held = new Map<string, HeldVersion>();
+  if (!request.force) {
+    for (const [app, h] of Object.entries(deps.memory.held)) held.set(app, h);
+    for (const [app, h] of heldByLimit(deps.memory, desired.apps)) if (!held.has(app)) held.set(app, h);
+  }
+  const unhealthy = new Map((deps.health.failedReplicas?.() ?? []).map((r) => [r.containerId, `failed its health check ${r.failures} time${r.failures === 1 ? '' : 's'} in a row: ${r.message}`]));
+  return { ...(deps.prune !== undefined && { prune: deps.prune }), held, now: new Date(deps.clock.now()), ...(unhealthy.size && { unhealthy }) };
+}
+
+/** An app with a replica to replace because it fails its health check. */
+function isSick(a: AppPlan): boolean {
+  return a.actions.some((x) => x.cause === 'unhealthy');
+}
+
+/** Apps whose live state drifted from the repo (not counting replicas that merely fail their health check). */
+function driftedApps(planned: Plan): string[] {
+  return planned.apps.filter((a) => !a.held && a.actions.some((x) => x.cause !== 'unhealthy')).map((a) => a.app);
+}
+
+/** The plan narrowed to `apps`: everything else is left as it is (no drift repaired, nothing dropped). */
+function only(planned: Plan, apps: ReadonlySet<string>): Plan {
+  const scoped = planned.apps.map((a): AppPlan => {
+    if (apps.has(a.app)) return a;
+    const { held: _held, ...rest } = a;
+    return { ...rest, op: 'none', actions: [] };
+  });
+  const counts = Object.fromEntries(Object.keys(planned.counts).map((k) => [k, 0])) as Record<ActionKind, number>;
+  for (const a of scoped) for (const x of a.actions) counts[x.kind]++;
+  return { ...planned, apps: scoped, proxy: { routes: planned.proxy.routes, drop: [] }, counts, empty: false };
+}
+
+/**
+ * The flapping guard: apps this reconcile would heal that were healed `healLimit.heals` times within
+ * the window are not healed again; they are reported once and held (HealLimitReached) from now on.
+ */
+async function guardHeals(run: Run, desired: DesiredState, live: LiveState, planned: Plan): Promise<Plan> {
+  const { deps, request } = run;
+  const healed = planned.apps.filter((a) => a.actions.length > 0 && !a.held && (desired.settings.selfHeal || isSick(a)));
+  const reached = reachLimits(deps.memory, healed, desired.apps, healLimitOf(desired), deps.clock.now(), planned.revision);
+  if (reached.length === 0) return planned;
+  for (const r of reached) {
+    deps.bus.emit('drift.detected', { env: deps.env, revision: planned.revision, apps: [r.app], selfHeal: false, reason: 'HealLimitReached', description: `${r.app} ${r.message}` });
+  }
+  await deps.history.writeMemory(deps.memory);
+  return plan(desired, live, planOptions(deps, request, desired));
 }
 
 /** Git or the runtime cannot be reached: keep everything running, report Unknown, retry. */
@@ -145,7 +224,8 @@ async function quiet(run: Run, desired: DesiredState, planned: Plan, live: LiveS
     deps.memory.lastDriftReport = undefined;
   }
   deps.memory.lastAttemptedRevision = rev;
-  finish(run, rev, { result: planned.empty ? 'Succeeded' : 'RolledBack', noop: !recordIt, apps: [], reloads: 0, ...(!planned.empty && { reason: 'RolledBack' as const }) });
+  const heldReason = planned.apps.find((a) => a.held && a.actions.length)?.held?.reason ?? 'RolledBack';
+  finish(run, rev, { result: planned.empty ? 'Succeeded' : 'RolledBack', noop: !recordIt, apps: [], reloads: 0, ...(!planned.empty && { reason: heldReason }) });
   await publishStatus(run, desired, planned, live, new Map());
   await deps.history.writeMemory(deps.memory);
   return { kind: planned.empty ? 'in-sync' : 'held', plan: planned, desired, retry: false };
@@ -153,26 +233,43 @@ async function quiet(run: Run, desired: DesiredState, planned: Plan, live: LiveS
 
 /** Live state moved away from the applied revision and selfHeal is off: report (once per change), touch nothing. */
 async function drift(run: Run, desired: DesiredState, planned: Plan, live: LiveState): Promise<ReconcileOutcome> {
-  const { deps } = run;
-  const drifted = planned.apps.filter((a) => a.actions.length && !a.held).map((a) => a.app);
-  const description = `drift: ${drifted.join(', ')} differ${drifted.length === 1 ? 's' : ''} from the repo`;
-  if (description !== deps.memory.lastDriftReport) {
-    deps.memory.lastDriftReport = description;
-    deps.bus.emit('drift.detected', { env: deps.env, revision: planned.revision, apps: drifted, selfHeal: false, description });
-    await deps.history.writeMemory(deps.memory);
-  }
+  await reportDrift(run, planned, driftedApps(planned), planned.proxy.rewrite);
   finish(run, planned.revision, { result: 'Succeeded', noop: true, apps: [], reloads: 0 });
   await publishStatus(run, desired, planned, live, new Map());
   return { kind: 'drift', plan: planned, desired, retry: false };
 }
 
-/** Rolls the plan out and remembers what rolled back, so the same version is not tried on every poll. */
-async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveState, newRevision: boolean): Promise<ReconcileOutcome> {
+/** What drifted, in one line: `drift: web differs from the repo; nginx file edited: line 12 is …` (the proxy driver says what differs). */
+function describeDrift(apps: readonly string[], proxy: string | undefined, tail: string): string {
+  const parts = [...(apps.length ? [`${apps.join(', ')} differ${apps.length === 1 ? 's' : ''} from the repo`] : []), ...(proxy ? [proxy] : [])];
+  return `drift: ${parts.join('; ')}${tail}`;
+}
+
+/** Reports drift that is left alone, once per change of what drifted. */
+async function reportDrift(run: Run, planned: Plan, apps: readonly string[], proxy: string | undefined): Promise<void> {
+  const { deps } = run;
+  if (apps.length === 0 && !proxy) return;
+  const description = describeDrift(apps, proxy, '');
+  if (description === deps.memory.lastDriftReport) return;
+  deps.memory.lastDriftReport = description;
+  deps.bus.emit('drift.detected', { env: deps.env, revision: planned.revision, apps: [...apps], selfHeal: false, reason: 'Drift', description, ...(proxy && { proxy }) });
+  await deps.history.writeMemory(deps.memory);
+}
+
+/**
+ * Rolls the plan out and remembers what rolled back, so the same version is not tried on every
+ * poll. A heal (`healing`: same revision, not forced) is counted by the flapping guard instead: the
+ * version it restores is the one that ran, so it is not held when the replacement fails its gate.
+ */
+async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveState, mode: { newRevision: boolean; healing: boolean }): Promise<ReconcileOutcome> {
   const { deps, request } = run;
   const { env, bus, memory } = deps;
   const rev = planned.revision;
-  const drifted = newRevision ? [] : planned.apps.filter((a) => a.actions.length && !a.held).map((a) => a.app);
-  if (drifted.length) bus.emit('drift.detected', { env, revision: rev, apps: drifted, selfHeal: true, description: `drift: ${drifted.join(', ')}; healing` });
+  const drifted = mode.newRevision ? [] : driftedApps(planned);
+  const proxyDrift = mode.newRevision ? undefined : planned.proxy.rewrite;
+  if (drifted.length || proxyDrift) {
+    bus.emit('drift.detected', { env, revision: rev, apps: drifted, selfHeal: true, reason: 'Drift', description: describeDrift(drifted, proxyDrift, '; healing'), ...(proxyDrift && { proxy: proxyDrift }) });
+  }
   memory.lastAttemptedRevision = rev;
   bus.emit('reconcile.started', { env, revision: rev, trigger: request.trigger, apps: planned.apps.filter((a) => a.actions.length).length, counts: planned.counts });
   const report = await applyPlan(planned, {
@@ -185,23 +282,31 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
     onResult: (o) => bus.emit('app.result', { env, revision: rev, ...o }),
     onHookError: (hook, app, err) => bus.emit('app.progress', { env, app, phase: 'failed', message: `${hook} hook failed: ${(err as Error).message}` }),
   });
-  remember(memory, planned, report.apps);
+  const ran = report.apps.filter((a) => a.result !== 'Unchanged' && a.result !== 'Skipped').map((a) => a.app);
+  if (mode.healing) countHeals(memory, ran, desired.apps, deps.clock.now());
+  else remember(memory, planned, report.apps);
   // A failed apply is retried as new; a rolled-back one is done with this revision (its versions are held).
   if (report.result !== 'Failed') memory.lastReconciledKey = desired.revisionKey;
   if (report.result === 'Succeeded') {
     memory.lastAppliedKey = desired.revisionKey;
     memory.lastAppliedRevision = rev;
     memory.lastDriftReport = undefined;
-    if (drifted.length) bus.emit('drift.healed', { env, revision: rev, apps: drifted });
+    if (drifted.length || proxyDrift) bus.emit('drift.healed', { env, revision: rev, apps: drifted, ...(proxyDrift && { proxy: proxyDrift }) });
   }
-  const changed = report.apps.filter((a) => a.result !== 'Unchanged');
+  const changed = report.apps.filter((a) => a.result !== 'Unchanged').map((a) => withHealReason(a, planned));
   const failed = changed.find((a) => a.result === 'Failed');
   finish(run, rev, { result: report.result, noop: false, apps: changed, reloads: report.reloads, ...(failed?.reason && { reason: failed.reason }) });
   await deps.history.writeMemory(memory);
   const after = await observe(env, deps.runtime, deps.proxy).catch(() => live);
-  const fresh = plan(desired, after, planOptions(deps, { ...request, force: false }));
+  const fresh = plan(desired, after, planOptions(deps, { ...request, force: false }, desired));
   await publishStatus(run, desired, fresh, after, new Map(changed.filter((a) => a.error).map((a) => [a.app, a.error!])));
   return { kind: 'applied', plan: planned, desired, report, retry: report.result === 'Failed' };
+}
+
+/** The outcome with why replicas were replaced, first, when it was for failing health checks (the history shows it). */
+function withHealReason(outcome: AppOutcome, planned: Plan): AppOutcome {
+  const heal = planned.apps.find((a) => a.app === outcome.app)?.actions.find((x) => x.cause === 'unhealthy');
+  return heal ? { ...outcome, actions: [`heal: ${heal.reason}`, ...outcome.actions] } : outcome;
 }
 
 /** Versions that rolled back are held; an app that applied its desired version is no longer held. */

@@ -1,10 +1,21 @@
 import type { RevisionRef } from '../source/types.js';
 import type { SecretValue } from './secrets.js';
 
+/** The flapping guard: at most `heals` heals of one app within `windowSeconds`. */
+export interface HealLimit {
+  heals: number;
+  windowSeconds: number;
+}
+
+/** `healLimit` when berth.yaml does not set one: 5 heals of an app per 10 minutes. */
+export const DEFAULT_HEAL_LIMIT: HealLimit = { heals: 5, windowSeconds: 600 };
+
 export interface EnvironmentConfig {
   branch: string;
   selfHeal: boolean;
   prune: boolean;
+  /** Flapping guard for selfHeal and health-check replacements (DEFAULT_HEAL_LIMIT when unset). */
+  healLimit?: HealLimit;
 }
 
 export interface RepositoryConfig {

@@ -14,6 +14,7 @@ export function logEvents(bus: EventBus, log: Logger): () => void {
     bus.on('reconcile.error', (e) => log.error({ env: e.env, reason: e.reason, detail: e.message }, 'reconcile could not run; keeping the running state')),
     bus.on('drift.detected', (e) => log.warn({ env: e.env, revision: e.revision, apps: e.apps, selfHeal: e.selfHeal }, 'drift detected')),
     bus.on('drift.healed', (e) => log.info({ env: e.env, apps: e.apps }, 'drift healed')),
+    bus.on('health.failed', (e) => log.warn({ env: e.env, app: e.app, replica: e.replica, failures: e.failures, detail: e.message }, 'replica failed its health check; replacing it')),
     bus.on('health.changed', (e) => log.info({ env: e.env, app: e.app, health: e.health.status, reason: e.health.reason, detail: e.health.message }, 'app health changed')),
   ];
   return () => offs.forEach((off) => off());

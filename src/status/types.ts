@@ -13,7 +13,7 @@ export interface AppStatus {
   message?: string;
   replicas: { ready: number; desired: number };
   image: string;
-  /** Set while the desired version is held back after a rollback. */
+  /** Set while the desired version is held back: after a rollback, or (reason HealLimitReached) after too many heals. */
   held?: { specHash: string; message: string };
 }
 

@@ -38,7 +38,9 @@ export type ReasonCode =
   | 'Drift'
   | 'PlanStale'
   | 'Locked'
-  | 'Crashed';
+  | 'Crashed'
+  /** selfHeal or health-check replacements healed an app too often in a short time: berth stopped healing it. */
+  | 'HealLimitReached';
 
 /** Order of badness: an environment's health is the worst of its apps'. */
 export const HEALTH_ORDER: readonly HealthCode[] = ['Healthy', 'Suspended', 'Progressing', 'Unknown', 'Missing', 'Degraded'];

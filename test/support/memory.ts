@@ -1,8 +1,68 @@
-import type { ContainerCreateSpec, ExecResult, LiveContainer, ProxyConfig, ProxyDriver, RuntimeDriver } from '../../src/runtime/types.js';
+import type { ContainerCreateSpec, ExecResult, LiveContainer, ProxyConfig, ProxyDriver, RuntimeDriver, RuntimeEvent } from '../../src/runtime/types.js';
 
 // In-memory drivers for units of apply, reconcile and the controller. They keep the invariants the
-// real drivers keep (unique names, published ports, stopped ≠ removed) and count what was asked of
-// them; they stand in for neither Docker nor nginx in integration tests.
+// real drivers keep (unique names, published ports, stopped ≠ removed, events for every change, for
+// berth's own changes too) and count what was asked of them; they stand in for neither Docker nor
+// nginx in integration tests.
+
+/**
+ * An event stream for the fakes, shaped like the real drivers' streams: each `stream()` is one
+ * subscription that gets what is pushed while it is open, ends on abort, and throws when broken.
+ */
+export class Feed<T> {
+  readonly #subscribers = new Set<{ push(event: T): void; fail(err: Error): void }>();
+  /** Streams opened so far (each reconnect opens one more). */
+  opened = 0;
+
+  /** Streams open now. */
+  get open(): number {
+    return this.#subscribers.size;
+  }
+
+  /** Delivers `event` to every open stream; with none open it is lost, as with Docker. */
+  push(event: T): void {
+    for (const s of this.#subscribers) s.push(event);
+  }
+
+  /** Every open stream throws `err`, as when the connection drops: what is pushed from now until a reconnect is lost. */
+  break(err: Error = new Error('event stream lost')): void {
+    for (const s of this.#subscribers) s.fail(err);
+    this.#subscribers.clear();
+  }
+
+  async *stream(signal: AbortSignal): AsyncGenerator<T> {
+    this.opened++;
+    const queue: T[] = [];
+    let failed: Error | undefined;
+    let wake: (() => void) | undefined;
+    const sub = {
+      push: (event: T) => {
+        queue.push(event);
+        wake?.();
+      },
+      fail: (err: Error) => {
+        failed = err;
+        queue.length = 0;
+        wake?.();
+      },
+    };
+    const onAbort = (): void => wake?.();
+    this.#subscribers.add(sub);
+    signal.addEventListener('abort', onAbort);
+    try {
+      for (;;) {
+        while (queue.length && !signal.aborted) yield queue.shift()!;
+        if (signal.aborted) return;
+        if (failed) throw failed;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    } finally {
+      this.#subscribers.delete(sub);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
 
 /** RuntimeDriver in memory: every container "runs" the moment it is created; `healthy` answers exec probes. */
 export class MemoryRuntime implements RuntimeDriver {
@@ -12,6 +72,8 @@ export class MemoryRuntime implements RuntimeDriver {
   maxRunning = 0;
   /** Calls of run/stop/start/remove, for "nothing was touched" assertions. */
   readonly calls = { run: 0, stop: 0, start: 0, remove: 0, exec: 0 };
+  /** Container events, as Docker's /events would send them. */
+  readonly feed = new Feed<RuntimeEvent>();
   #port = 20000;
 
   /** `healthy` decides every exec probe; replace it at any time to make a version fail its gate. */
@@ -32,6 +94,24 @@ export class MemoryRuntime implements RuntimeDriver {
     if (!c) throw new Error(`no container ${id}`);
     c.state = 'exited';
     c.status = 'Exited (137) 1 second ago';
+    this.#event(c, 'kill', 'die');
+  }
+
+  /** Removes a container behind berth's back, as `docker rm -f` would (drift). */
+  removeByHand(id: string): void {
+    const c = this.containers.get(id);
+    if (!c) throw new Error(`no container ${id}`);
+    this.containers.delete(id);
+    this.#event(c, 'kill', 'die', 'destroy');
+  }
+
+  /** `docker events` for env: what the feed delivers while subscribed. */
+  async *events(env: string, signal: AbortSignal): AsyncGenerator<RuntimeEvent> {
+    for await (const e of this.feed.stream(signal)) if (e.env === env) yield e;
+  }
+
+  #event(c: LiveContainer, ...actions: string[]): void {
+    for (const action of actions) this.feed.push({ action, id: c.id, name: c.name, env: c.env, app: c.app, host: c.host, time: Date.now() });
   }
 
   async list(env?: string): Promise<LiveContainer[]> {
@@ -65,12 +145,16 @@ export class MemoryRuntime implements RuntimeDriver {
     };
     this.containers.set(c.id, c);
     this.maxRunning = Math.max(this.maxRunning, this.running(c.app).length);
+    this.#event(c, 'create', 'start');
     return c;
   }
   async stop(id: string): Promise<void> {
     this.calls.stop++;
     const c = this.containers.get(id);
-    if (c) c.state = 'exited';
+    if (c) {
+      c.state = 'exited';
+      this.#event(c, 'kill', 'die', 'stop');
+    }
   }
   async start(id: string): Promise<LiveContainer> {
     this.calls.start++;
@@ -78,11 +162,16 @@ export class MemoryRuntime implements RuntimeDriver {
     c.state = 'running';
     c.status = 'Up';
     c.ports = [{ ...c.ports[0]!, hostPort: this.#port++ }];
+    this.#event(c, 'start');
     return c;
   }
   async remove(id: string): Promise<void> {
     this.calls.remove++;
+    const c = this.containers.get(id);
+    // Docker answers 409 while it is removing the container already (a `docker rm -f` in progress).
+    if (c?.state === 'removing') throw new Error(`removal of container ${c.name} is already in progress`);
     this.containers.delete(id);
+    if (c) this.#event(c, 'destroy');
   }
   async exec(id: string): Promise<ExecResult> {
     this.calls.exec++;
@@ -104,11 +193,27 @@ export class MemoryProxy implements ProxyDriver {
   minServing = Infinity;
   reloads = 0;
   weights: (number | undefined)[][] = [];
+  /** What a hand edit changed (read() reports it as drift until the next write). */
+  edited: string | undefined;
+  /** Hand edits, as the nginx driver's watch of its conf dir reports them. */
+  readonly feed = new Feed<{ env: string; file: string }>();
+
+  /** Edits the config file behind berth's back: read() reports drift, and watch() sees the change. */
+  editByHand(what = 'memory file edited: line 3 is "server 10.0.0.1:80;"'): void {
+    this.edited = what;
+    this.feed.push({ env: this.config.env, file: 'memory.conf' });
+  }
+
   async read(): Promise<ProxyConfig> {
-    return structuredClone(this.config);
+    return { ...structuredClone(this.config), ...(this.edited && { drift: this.edited }) };
+  }
+  async *watch(env: string, signal: AbortSignal): AsyncGenerator<{ env: string; file: string }> {
+    for await (const e of this.feed.stream(signal)) if (e.env === env) yield e;
   }
   async apply(config: ProxyConfig): Promise<{ changed: boolean }> {
-    if (JSON.stringify(config) === JSON.stringify(this.config)) return { changed: false };
+    // A hand-edited file differs from any config berth renders: it is written again.
+    if (!this.edited && JSON.stringify(config) === JSON.stringify(this.config)) return { changed: false };
+    this.edited = undefined;
     this.config = structuredClone(config);
     this.reloads++;
     const r = config.routes.find((x) => x.app === 'web');

@@ -278,8 +278,17 @@ export class DockerDriver implements RuntimeDriver {
     return live;
   }
 
+  /** Removes (forcibly); gone already is fine, and one Docker is already removing (409) is waited for, up to 10 s. */
   async remove(id: string): Promise<void> {
-    await this.#call('remove a container', { container: id }, () => this.#docker.getContainer(id).remove({ force: true, v: false }) as Promise<void>, { 404: undefined });
+    const removing = Symbol('removing');
+    const result = await this.#call('remove a container', { container: id }, () => this.#docker.getContainer(id).remove({ force: true, v: false }) as Promise<unknown>, { 404: undefined, 409: removing });
+    if (result !== removing) return;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if ((await this.inspect(id)) === undefined) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new DockerError(`container ${id.slice(0, 12)} is still being removed by Docker after 10 s`, { container: id, host: this.#host }, undefined, true);
   }
 
   async exec(id: string, command: string[], timeoutMs: number): Promise<ExecResult> {
