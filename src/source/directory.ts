@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SourceError } from '../errors.js';
 import type { RepoFile, Revision } from './types.js';
@@ -14,24 +14,57 @@ export function blobId(content: Buffer | string): string {
   return createHash('sha1').update(`blob ${body.length}\0`).update(body).digest('hex');
 }
 
-async function walk(root: string, rel: string, out: string[]): Promise<void> {
+/**
+ * Where a symlink at `rel` leads, when that is inside the repo (its real path); otherwise a
+ * SourceError naming the link. berth follows links only within the repo, so a repo can never pull in
+ * host files, and never skips one silently (an app whose file became a link would be pruned).
+ */
+async function insideRepo(root: string, rel: string): Promise<string> {
+  const link = path.join(root, rel);
+  let target: string;
+  try {
+    target = await realpath(link);
+  } catch (err) {
+    throw new SourceError(`symlink ${rel} is broken (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}); fix or remove it`, { file: rel }, err);
+  }
+  if (target !== root && !target.startsWith(root + path.sep)) {
+    throw new SourceError(`symlink ${rel} points outside the config repo (to ${target}); berth follows symlinks only within the repo`, { file: rel });
+  }
+  return target;
+}
+
+async function walk(root: string, rel: string, out: string[], seen: Set<string>): Promise<void> {
+  const dir = path.join(root, rel);
   let entries;
   try {
-    entries = await readdir(path.join(root, rel), { withFileTypes: true });
+    // A folder already walked (a link loop, or a second link to it) adds nothing new.
+    const real = await realpath(dir);
+    if (seen.has(real)) return;
+    seen.add(real);
+    entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
   for (const entry of entries) {
     const child = rel ? `${rel}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) await walk(root, child, out);
-    else if (entry.isFile() && YAML_EXT.test(entry.name)) out.push(child);
+    let isDir = entry.isDirectory();
+    let isFile = entry.isFile();
+    if (entry.isSymbolicLink()) {
+      const target = await insideRepo(root, child);
+      const st = await stat(target);
+      isDir = st.isDirectory();
+      isFile = st.isFile();
+    }
+    if (isDir) await walk(root, child, out, seen);
+    else if (isFile && YAML_EXT.test(entry.name)) out.push(child);
   }
 }
 
 /** Reads a config repo from a plain directory (no Git): `berth.yaml`, `apps/`, `overlays/`, `plugins/`. */
 export async function readDirectoryRevision(dir: string): Promise<Revision> {
-  const root = path.resolve(dir);
+  // The real path: the repo folder itself may be reached through a link; what is inside must stay inside.
+  const root = await realpath(path.resolve(dir)).catch(() => path.resolve(dir));
   try {
     if (!(await stat(root)).isDirectory()) throw new SourceError(`${root} is not a directory`, { file: root });
   } catch (err) {
@@ -39,6 +72,10 @@ export async function readDirectoryRevision(dir: string): Promise<Revision> {
     throw new SourceError(`cannot read config repo at ${root}`, { file: root }, err);
   }
   const paths: string[] = [];
+  for (const name of ['berth.yaml', 'berth.yml', ...CONFIG_DIRS]) {
+    const entry = await lstat(path.join(root, name)).catch(() => undefined);
+    if (entry?.isSymbolicLink()) await insideRepo(root, name);
+  }
   for (const name of ['berth.yaml', 'berth.yml']) {
     try {
       if ((await stat(path.join(root, name))).isFile()) paths.push(name);
@@ -46,7 +83,8 @@ export async function readDirectoryRevision(dir: string): Promise<Revision> {
       // absent: render reports a missing berth.yaml with a fix
     }
   }
-  for (const sub of CONFIG_DIRS) await walk(root, sub, paths);
+  const seen = new Set<string>();
+  for (const sub of CONFIG_DIRS) await walk(root, sub, paths, seen);
   paths.sort();
   const files = new Map<string, RepoFile>();
   await Promise.all(

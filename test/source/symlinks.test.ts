@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { readDirectoryRevision } from '../../src/source/directory.js';
+import { appYaml, REPO_YAML } from '../support/repo.js';
+
+// Hardening (#11 item 6): symlinks in a directory repo are followed only inside the repo, and
+// refused by name otherwise; never skipped without a word.
+
+function repo(): { dir: string; outside: string; cleanup(): void } {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'berth-links-'));
+  const dir = path.join(base, 'repo');
+  const outside = path.join(base, 'outside');
+  mkdirSync(path.join(dir, 'apps'), { recursive: true });
+  mkdirSync(path.join(dir, 'shared'));
+  mkdirSync(outside);
+  writeFileSync(path.join(dir, 'berth.yaml'), REPO_YAML);
+  writeFileSync(path.join(dir, 'shared/web.yaml'), appYaml('web'));
+  writeFileSync(path.join(outside, 'secret.yaml'), appYaml('leak'));
+  return { dir, outside, cleanup: () => rmSync(base, { recursive: true, force: true }) };
+}
+
+describe('directory source: symlinks', () => {
+  it('follows a link to a file inside the repo (an app whose file became a link is not pruned)', async () => {
+    const r = repo();
+    symlinkSync('../shared/web.yaml', path.join(r.dir, 'apps/web.yaml'));
+    const rev = await readDirectoryRevision(r.dir);
+    assert.match(rev.files.get('apps/web.yaml')?.content ?? '', /name: web/);
+    r.cleanup();
+  });
+
+  it('refuses a file link that leaves the repo, naming it', async () => {
+    const r = repo();
+    symlinkSync(path.join(r.outside, 'secret.yaml'), path.join(r.dir, 'apps/evil.yaml'));
+    await assert.rejects(readDirectoryRevision(r.dir), /symlink apps\/evil\.yaml points outside the config repo/);
+    r.cleanup();
+  });
+
+  it('refuses a linked apps/ folder or berth.yaml outside the repo', async () => {
+    const r = repo();
+    rmSync(path.join(r.dir, 'apps'), { recursive: true });
+    symlinkSync(r.outside, path.join(r.dir, 'apps'));
+    await assert.rejects(readDirectoryRevision(r.dir), /symlink apps points outside the config repo/);
+    r.cleanup();
+    const q = repo();
+    writeFileSync(path.join(q.outside, 'berth.yaml'), REPO_YAML);
+    rmSync(path.join(q.dir, 'berth.yaml'));
+    symlinkSync(path.join(q.outside, 'berth.yaml'), path.join(q.dir, 'berth.yaml'));
+    await assert.rejects(readDirectoryRevision(q.dir), /symlink berth\.yaml points outside/);
+    q.cleanup();
+  });
+
+  it('names a broken link, and survives a link loop', async () => {
+    const r = repo();
+    symlinkSync('nowhere.yaml', path.join(r.dir, 'apps/gone.yaml'));
+    await assert.rejects(readDirectoryRevision(r.dir), /symlink apps\/gone\.yaml is broken \(ENOENT\)/);
+    rmSync(path.join(r.dir, 'apps/gone.yaml'));
+    symlinkSync('.', path.join(r.dir, 'apps/loop'));
+    writeFileSync(path.join(r.dir, 'apps/web.yaml'), appYaml('web'));
+    const rev = await readDirectoryRevision(r.dir);
+    assert.deepEqual([...rev.files.keys()], ['apps/web.yaml', 'berth.yaml']);
+    r.cleanup();
+  });
+});
