@@ -24,6 +24,8 @@ export interface GitAuth {
 
 const CONFIG_PREFIXES = ['apps/', 'overlays/', 'plugins/'];
 const CONFIG_ROOT_FILES = new Set(['berth.yaml', 'berth.yml']);
+/** Git's mode of a symbolic link: its blob holds the target path. */
+const SYMLINK_MODE = '120000';
 
 /** `https://user:secret@host/x.git` → `https://host/x.git`: URLs are logged and reported only like this. */
 export function redactUrl(url: string): string {
@@ -164,8 +166,11 @@ export class GitSource {
         const { tree } = await git.readTree({ fs, gitdir: this.#gitdir, oid, cache: this.#cache });
         for (const e of tree) {
           const p = prefix + e.path;
+          const config = CONFIG_PREFIXES.some((c) => (p + '/').startsWith(c) || c.startsWith(p + '/'));
           if (e.type === 'tree') {
-            if (CONFIG_PREFIXES.some((c) => (p + '/').startsWith(c) || c.startsWith(p + '/'))) await walkTree(e.oid, p + '/');
+            if (config) await walkTree(e.oid, p + '/');
+          } else if (e.type === 'blob' && e.mode === SYMLINK_MODE && (prefix || config || CONFIG_ROOT_FILES.has(e.path))) {
+            entries.push({ path: p, oid: await this.#followLink(commit.tree, p, e.oid) });
           } else if (e.type === 'blob' && (prefix ? /\.ya?ml$/.test(e.path) : CONFIG_ROOT_FILES.has(e.path))) {
             entries.push({ path: p, oid: e.oid });
           }
@@ -193,6 +198,24 @@ export class GitSource {
     } catch (err) {
       if (err instanceof GitError) throw err;
       throw this.#wrap(err, `reading commit ${sha}`, { ref, sha });
+    }
+  }
+
+  /**
+   * The blob a symlink of the tree leads to, when it stays inside the repo and ends at a file;
+   * otherwise a GitError naming the link (berth never reads outside the repo, never skips silently).
+   */
+  async #followLink(treeOid: string, link: string, oid: string): Promise<string> {
+    const { blob } = await git.readBlob({ fs, gitdir: this.#gitdir, oid, cache: this.#cache });
+    const target = Buffer.from(blob).toString('utf8');
+    const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(link), target));
+    if (path.posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) {
+      throw new GitError(`symlink ${link} points outside the config repo (to ${target}); berth follows symlinks only within the repo`, { file: link });
+    }
+    try {
+      return (await git.readBlob({ fs, gitdir: this.#gitdir, oid: treeOid, filepath: resolved, cache: this.#cache })).oid;
+    } catch {
+      throw new GitError(`symlink ${link} leads to ${resolved}, which is not a file in this commit (links to folders are not followed in Git repos); fix or remove it`, { file: link });
     }
   }
 

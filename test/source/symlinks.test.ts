@@ -3,7 +3,9 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import { readDirectoryRevision } from '../../src/source/directory.js';
+import { openSource } from '../../src/source/open.js';
 import { appYaml, REPO_YAML } from '../support/repo.js';
 
 // Hardening (#11 item 6): symlinks in a directory repo are followed only inside the repo, and
@@ -62,5 +64,36 @@ describe('directory source: symlinks', () => {
     const rev = await readDirectoryRevision(r.dir);
     assert.deepEqual([...rev.files.keys()], ['apps/web.yaml', 'berth.yaml']);
     r.cleanup();
+  });
+});
+
+describe('Git source: symlinks', () => {
+  const commitAll = (dir: string): void => {
+    const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t.invalid', ...args], { cwd: dir });
+    git('init', '-q', '-b', 'main');
+    git('add', '-A');
+    git('commit', '-qm', 'links');
+  };
+  const read = async (dir: string) => (await openSource(dir, { stateDir: path.join(dir, '..', 'state') })).read('main');
+
+  it('follows a link to a file inside the repo', async () => {
+    const r = repo();
+    symlinkSync('../shared/web.yaml', path.join(r.dir, 'apps/web.yaml'));
+    commitAll(r.dir);
+    assert.match((await read(r.dir)).files.get('apps/web.yaml')?.content ?? '', /name: web/);
+    r.cleanup();
+  });
+
+  it('refuses links that leave the repo or lead to no file, naming them', async () => {
+    const r = repo();
+    symlinkSync('../../outside/secret.yaml', path.join(r.dir, 'apps/evil.yaml'));
+    commitAll(r.dir);
+    await assert.rejects(read(r.dir), /symlink apps\/evil\.yaml points outside the config repo/);
+    r.cleanup();
+    const q = repo();
+    symlinkSync('missing.yaml', path.join(q.dir, 'apps/gone.yaml'));
+    commitAll(q.dir);
+    await assert.rejects(read(q.dir), /symlink apps\/gone\.yaml leads to apps\/missing\.yaml, which is not a file/);
+    q.cleanup();
   });
 });
