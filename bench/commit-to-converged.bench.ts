@@ -8,7 +8,7 @@ import Docker from 'dockerode';
 import { dockerOptions } from '../src/runtime/docker/driver.js';
 import { ensureDemoImages } from '../test/support/docker.js';
 import { seedRepo, startGitServer } from '../test/support/git-server.js';
-import { freePort, get, launchNginx } from '../test/support/nginx.js';
+import { freePort, get, launchNginx, nginxCliEnv } from '../test/support/nginx.js';
 import { pushWebhook, startBerthRun, waitFor } from '../test/support/run.js';
 import { stats } from './generate.js';
 
@@ -41,10 +41,7 @@ const stateDir = mkdtempSync(path.join(os.tmpdir(), 'berth-cc-state-'));
 const berth = await startBerthRun(['--env', env, '--repo', git.url('deploy.git'), '--interval', '1h'], {
   BERTH_STATE_DIR: stateDir,
   BERTH_WEBHOOK_SECRET: SECRET,
-  BERTH_NGINX_CONF_DIR: nginx.confDir,
-  BERTH_NGINX_LISTEN: nginx.listen,
-  BERTH_NGINX_TEST_CMD: nginx.testCmd.join(' '),
-  BERTH_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
+  ...nginxCliEnv(nginx),
   BERTH_LOG_LEVEL: 'warn',
 }, await freePort());
 try {

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { freePort } from '../test/support/nginx.js';
 import { startBerthRun, waitFor } from '../test/support/run.js';
+import { followEvents } from '../test/support/sse.js';
 import { APPS, manyEnv, memoryOf } from './many-env.js';
 
 const TOKEN = 'bench-token';
@@ -22,20 +23,11 @@ try {
     await new Promise((r) => setTimeout(r, 10_000));
     const idle = memoryOf(pid, (f) => readFileSync(f, 'utf8'));
     // The end of the forced reconcile, from the event stream (an in-sync reconcile moves no metric).
-    const events = new AbortController();
-    const stream = await fetch(`${berth.api}/api/v1/events`, { signal: events.signal });
-    const finished = (async () => {
-      const decoder = new TextDecoder();
-      let seen = '';
-      for await (const chunk of stream.body as AsyncIterable<Uint8Array>) {
-        seen += decoder.decode(chunk, { stream: true });
-        if (seen.includes('reconcile.finished')) return;
-      }
-    })();
+    const events = await followEvents(berth.api, 'reconcile.finished');
     const res = await fetch(`${berth.api}/api/v1/sync?force=true`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
     if (!res.ok) throw new Error(`sync: ${res.status} ${await res.text()}`);
-    await Promise.race([finished, new Promise((_, reject) => setTimeout(() => reject(new Error('no reconcile.finished event within 60 s')), 60_000))]);
-    events.abort();
+    await waitFor(() => events.seen.length > 0, 60_000, 'the forced reconcile to finish');
+    await events.close();
     const after = memoryOf(pid, (f) => readFileSync(f, 'utf8'));
     console.log(`controller memory: berth run holding ${APPS} routed apps (health monitor probing every replica every ${INTERVAL} s):`);
     console.log(`  peak RSS while converging from empty: ${converging.peakMb.toFixed(0)} MB`);

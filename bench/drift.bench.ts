@@ -9,8 +9,9 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { dockerOptions } from '../src/runtime/docker/driver.js';
 import { ensureDemoImages } from '../test/support/docker.js';
-import { freePort, get, launchNginx } from '../test/support/nginx.js';
+import { freePort, get, launchNginx, nginxCliEnv } from '../test/support/nginx.js';
 import { startBerthRun, waitFor } from '../test/support/run.js';
+import { followEvents } from '../test/support/sse.js';
 import { stats } from './generate.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
@@ -45,35 +46,15 @@ const berth = await startBerthRun(
     BERTH_ENV: env,
     BERTH_STATE_DIR: stateDir,
     BERTH_API_TOKEN: TOKEN,
-    BERTH_NGINX_CONF_DIR: nginx.confDir,
-    BERTH_NGINX_LISTEN: nginx.listen,
-    BERTH_NGINX_TEST_CMD: nginx.testCmd.join(' '),
-    BERTH_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
+    ...nginxCliEnv(nginx),
     BERTH_LOG_LEVEL: 'warn',
   },
   await freePort(),
 );
 
 /** drift.* events from berth's SSE stream, with their arrival time. */
-const seen: { type: string; apps: string[]; at: number }[] = [];
-const stream = await fetch(`${berth.api}/api/v1/events?types=drift.`);
-const reader = stream.body!.getReader();
-const reading = (async () => {
-  const decoder = new TextDecoder();
-  let pending = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    pending += decoder.decode(value, { stream: true });
-    for (let i = pending.indexOf('\n\n'); i >= 0; i = pending.indexOf('\n\n')) {
-      const block = pending.slice(0, i);
-      pending = pending.slice(i + 2);
-      const type = /^event: (.*)$/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (type && data) seen.push({ type, apps: (JSON.parse(data) as { apps: string[] }).apps, at: performance.now() });
-    }
-  }
-})().catch(() => {});
+const events = await followEvents<{ apps: string[] }>(berth.api, 'drift.');
+const seen = events.seen;
 
 const running = async () => docker.listContainers({ filters: { label: [`berth.env=${env}`, 'berth.app=hello'], status: ['running'] } });
 const synced = async () => ((await (await fetch(`${berth.api}/api/v1/status`)).json()) as { syncStatus: string }).syncStatus === 'Synced';
@@ -89,7 +70,7 @@ try {
     await new Promise((r) => setTimeout(r, 1500));
     await waitFor(synced, 30_000, 'Synced before the run');
     const [victim] = await running();
-    const t0 = performance.now();
+    const t0 = Date.now();
     await docker.getContainer(victim!.Id).remove({ force: true });
     const detected = await waitFor(() => seen.find((e) => e.type === 'drift.detected' && e.at >= t0), 30_000, `run ${i}: drift reported`);
     const done = await waitFor(() => seen.find((e) => e.type === 'drift.healed' && e.at >= t0), 30_000, `run ${i}: drift healed`);
@@ -112,8 +93,7 @@ try {
   console.log(`  reported each: ${reported.map((t) => t.toFixed(0)).join(', ')} ms`);
   console.log(`  healed each:   ${healed.map((t) => t.toFixed(0)).join(', ')} ms`);
 } finally {
-  await reader.cancel().catch(() => {});
-  await reading;
+  await events.close();
   await berth.stop();
   const rows = await docker.listContainers({ all: true, filters: { label: [`berth.env=${env}`] } });
   await Promise.all(rows.map((c) => docker.getContainer(c.Id).remove({ force: true })));

@@ -9,7 +9,7 @@ import Docker from 'dockerode';
 import { dockerOptions } from '../src/runtime/docker/driver.js';
 import { ensureDemoImages } from '../test/support/docker.js';
 import { manyAppsRepo, type ManyAppsRepo } from '../test/support/many-apps.js';
-import { get, launchNginx, type TestNginx } from '../test/support/nginx.js';
+import { get, launchNginx, nginxCliEnv, type TestNginx } from '../test/support/nginx.js';
 import { runBerth } from '../test/support/run.js';
 
 export const APPS = Number(process.env.BENCH_APPS ?? 100);
@@ -39,10 +39,7 @@ export async function manyEnv(count = APPS, options: { intervalSeconds?: number 
     BERTH_REPO: repo.dir,
     BERTH_ENV: repo.env,
     BERTH_STATE_DIR: stateDir,
-    BERTH_NGINX_CONF_DIR: nginx.confDir,
-    BERTH_NGINX_LISTEN: nginx.listen,
-    BERTH_NGINX_TEST_CMD: nginx.testCmd.join(' '),
-    BERTH_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
+    ...nginxCliEnv(nginx),
     BERTH_LOG_LEVEL: 'warn',
   };
   const allServing = async (timeoutMs = 120_000): Promise<void> => {

@@ -4,6 +4,7 @@ import { RolledBackError, RolloutContext } from './rollout.js';
 import { ApplyRun } from './run.js';
 import { STRATEGIES } from './strategies/index.js';
 import type { AppOutcome, ApplyDeps, ApplyReport } from './types.js';
+import { Slots } from '../util/slots.js';
 
 /** Drain time for an app leaving the repo (its route.drainSeconds is gone with it). */
 const PRUNE_DRAIN_MS = 2000;
@@ -49,28 +50,6 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyRepor
     deps.onResult?.(proxy);
   }
   return { env: plan.env, revision: plan.revision, result: reconcileResultOf(apps.map((a) => a.result)), apps, durationMs: deps.clock.now() - started, reloads: run.reloads };
-}
-
-/** A counting semaphore: at most `size` callers inside `run` at once, the rest queue in order. */
-class Slots {
-  #free: number;
-  readonly #queue: (() => void)[] = [];
-
-  constructor(size: number) {
-    this.#free = size;
-  }
-
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#queue.push(resolve));
-    try {
-      return await fn();
-    } finally {
-      const next = this.#queue.shift();
-      if (next) next();
-      else this.#free++;
-    }
-  }
 }
 
 /** One app's outcome: unchanged, held, skipped for a dependency, or the result of its rollout. */

@@ -4,6 +4,7 @@ import type { LiveContainer, RuntimeDriver } from '../runtime/types.js';
 import type { HealthStatus } from '../status/vocabulary.js';
 import type { Clock } from '../util/clock.js';
 import { probeOnce, type ProbeResult } from './probe.js';
+import { Slots } from '../util/slots.js';
 
 /** An app the monitor watches: its desired spec and how to probe it. */
 export interface MonitoredApp {
@@ -75,27 +76,6 @@ function defaultSchedule(fn: () => void, ms: number): { cancel(): void } {
   // A monitor alone must not keep a one-shot command's process alive.
   timer.unref();
   return { cancel: () => clearTimeout(timer) };
-}
-
-/** Runs at most `size` tasks at once; the rest wait in order. */
-class Slots {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-  constructor(size: number) {
-    this.#free = size;
-  }
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      // A freed slot passes straight to the next waiter, so #free never overshoots.
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#free++;
-    }
-  }
 }
 
 function unprobed(c: LiveContainer): ReplicaHealth {

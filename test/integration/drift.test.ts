@@ -10,47 +10,14 @@ import { readDirectoryRevision } from '../../src/source/directory.js';
 import { SECRETS, stage, type copyExampleRepo, type Stage } from '../support/env.js';
 import { freePort, get, type TestNginx } from '../support/nginx.js';
 import { startBerthRun, waitFor, type RunningBerth } from '../support/run.js';
+import { followEvents, type SeenEvent } from '../support/sse.js';
 
 const TOKEN = 'drift-api-token';
 /** What the issue asks: drift reported within 2 s by a running controller. */
 const REPORT_MS = 2000;
 
-/** One Server-Sent Event from /api/v1/events, with when it arrived. */
-interface Seen {
-  type: string;
-  data: Record<string, unknown> & { apps?: string[]; reason?: string; selfHeal?: boolean; proxy?: string; description?: string };
-  at: number;
-}
-
-/** Follows the controller's event stream (like `curl -N`), keeping every event with its arrival time. */
-async function follow(api: string, types: string): Promise<{ seen: Seen[]; close(): Promise<void> }> {
-  const res = await fetch(`${api}/api/v1/events?types=${types}`);
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  const seen: Seen[] = [];
-  let pending = '';
-  const reading = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      pending += decoder.decode(value, { stream: true });
-      for (let i = pending.indexOf('\n\n'); i >= 0; i = pending.indexOf('\n\n')) {
-        const block = pending.slice(0, i);
-        pending = pending.slice(i + 2);
-        const type = /^event: (.*)$/m.exec(block)?.[1];
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (type && data) seen.push({ type, data: JSON.parse(data) as Seen['data'], at: Date.now() });
-      }
-    }
-  })().catch(() => {});
-  return {
-    seen,
-    close: async () => {
-      await reader.cancel().catch(() => {});
-      await reading;
-    },
-  };
-}
+type Seen = SeenEvent<Record<string, unknown> & { apps?: string[]; reason?: string; selfHeal?: boolean; proxy?: string; description?: string }>;
+const follow = (api: string, types: string) => followEvents<Seen['data']>(api, types);
 
 // Issue 8, items 5 and 6, against the real `berth run`, dockerd and nginx. The poll interval is an
 // hour, so only the event streams (Docker /events, the nginx conf dir) can find drift this fast.

@@ -7,7 +7,7 @@ import type Docker from 'dockerode';
 import { removeEnv } from '../support/env.js';
 import { ensureDemoImages, requireDocker } from '../support/docker.js';
 import { manyAppsRepo, type ManyAppsRepo } from '../support/many-apps.js';
-import { get, startNginx, type TestNginx } from '../support/nginx.js';
+import { get, nginxCliEnv, startNginx, type TestNginx } from '../support/nginx.js';
 import { runBerth } from '../support/run.js';
 
 // Issue 8: environments of the size users run, through the real CLI, dockerd and nginx.
@@ -34,10 +34,7 @@ async function setUp(t: TestContext): Promise<Bench | undefined> {
       BERTH_REPO: repo.dir,
       BERTH_ENV: repo.env,
       BERTH_STATE_DIR: stateDir,
-      BERTH_NGINX_CONF_DIR: nginx.confDir,
-      BERTH_NGINX_LISTEN: nginx.listen,
-      BERTH_NGINX_TEST_CMD: nginx.testCmd.join(' '),
-      BERTH_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
+      ...nginxCliEnv(nginx),
     }),
   };
 }

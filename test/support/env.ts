@@ -17,7 +17,7 @@ import { readDirectoryRevision } from '../../src/source/directory.js';
 import { EXAMPLE_REPO } from './repo.js';
 import type { TestContext } from 'node:test';
 import { ensureDemoImages, requireDocker } from './docker.js';
-import { startNginx, type TestNginx } from './nginx.js';
+import { nginxCliEnv, startNginx, type TestNginx } from './nginx.js';
 
 export const SECRETS = envSecretSource({ BERTH_SECRET_DB_PASSWORD: 'it-secret' });
 
@@ -106,10 +106,7 @@ export async function stage(t: TestContext): Promise<Stage | undefined> {
     cliEnv: {
       BERTH_STATE_DIR: stateDir,
       BERTH_SECRET_DB_PASSWORD: 'it-secret',
-      BERTH_NGINX_CONF_DIR: nginx.confDir,
-      BERTH_NGINX_LISTEN: nginx.listen,
-      BERTH_NGINX_TEST_CMD: nginx.testCmd.join(' '),
-      BERTH_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
+      ...nginxCliEnv(nginx),
     },
     teardown: async () => {
       await removeEnv(docker, repo.env);

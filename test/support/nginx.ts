@@ -34,6 +34,16 @@ function nginxBinary(): string | undefined {
   return undefined;
 }
 
+/** The environment variables that point the berth CLI at this nginx (conf dir, listen, test and reload commands). */
+export function nginxCliEnv(nginx: TestNginx): NodeJS.ProcessEnv {
+  return {
+    BERTH_NGINX_CONF_DIR: nginx.confDir,
+    BERTH_NGINX_LISTEN: nginx.listen,
+    BERTH_NGINX_TEST_CMD: nginx.testCmd.join(' '),
+    BERTH_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
+  };
+}
+
 /** A real nginx with its own prefix, listening on a free 127.0.0.1 port, including `confDir/*.conf`. Skips (locally) or fails (CI) without nginx. */
 export async function startNginx(t: TestContext): Promise<TestNginx | undefined> {
   if (!nginxBinary()) {
