@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { app, harness, repo, repoYaml, triggerCount, until, versions, web } from './harness.js';
+import { app, harness, repo, repoYaml, rolledOut, triggerCount, until, versions, web } from './harness.js';
 
 // The controller driven end to end with fakes only (see harness.ts).
 describe('controller (in-memory runtime, proxy and repo)', () => {
@@ -53,11 +53,8 @@ describe('controller (in-memory runtime, proxy and repo)', () => {
   });
 
   it('a held version stays held across a restart (memory in the state dir)', async () => {
-    const h = await harness(repo({ web: web('v1') }));
+    const h = await rolledOut(repo({ web: web('v1') }), repo({ web: web('v2-broken') }));
     try {
-      await h.sync('startup');
-      h.serve(repo({ web: web('v2-broken') }));
-      await h.sync('poll');
       const runs = h.runtime.calls.run;
       await h.controller.stop();
 
@@ -75,11 +72,8 @@ describe('controller (in-memory runtime, proxy and repo)', () => {
 
   it("a held app's dependents are held; an unrelated app in the same revision applies", async () => {
     const api = (v: string) => app('api', v, '  dependsOn: [db]\n');
-    const h = await harness(repo({ db: app('db', 'v1'), api: api('v1'), docs: app('docs', 'v1') }));
+    const h = await rolledOut(repo({ db: app('db', 'v1'), api: api('v1'), docs: app('docs', 'v1') }), repo({ db: app('db', 'v2-broken'), api: api('v2'), docs: app('docs', 'v2') }));
     try {
-      await h.sync('startup');
-      h.serve(repo({ db: app('db', 'v2-broken'), api: api('v2'), docs: app('docs', 'v2') }));
-      await h.sync('poll');
       const record = (await h.records()).at(-1)!;
       const byApp = Object.fromEntries(record.apps.map((a) => [a.app, [a.result, a.reason]]));
       assert.deepEqual(byApp, { db: ['RolledBack', 'RolledBack'], api: ['Skipped', 'DependencyFailed'], docs: ['Succeeded', undefined] });
@@ -112,11 +106,8 @@ describe('controller (in-memory runtime, proxy and repo)', () => {
 
   it('an app held for its dependency shows why, not Missing', async () => {
     const api = (v: string) => app('api', v, '  dependsOn: [db]\n');
-    const h = await harness(repo({ db: app('db', 'v1'), api: api('v1') }));
+    const h = await rolledOut(repo({ db: app('db', 'v1'), api: api('v1') }), repo({ db: app('db', 'v2-broken'), api: api('v2') }));
     try {
-      await h.sync('startup');
-      h.serve(repo({ db: app('db', 'v2-broken'), api: api('v2') }));
-      await h.sync('poll');
       await h.sync('poll');
       const status = h.appStatus('api');
       assert.equal(status.reason, 'DependencyFailed');
@@ -174,11 +165,8 @@ describe('controller (in-memory runtime, proxy and repo)', () => {
   });
 
   it('drift with selfHeal off is not healed while another app is held', async () => {
-    const h = await harness(repo({ web: web('v1'), docs: app('docs', 'v1') }));
+    const h = await rolledOut(repo({ web: web('v1'), docs: app('docs', 'v1') }), repo({ web: web('v1'), docs: app('docs', 'v2-broken') }));
     try {
-      await h.sync('startup');
-      h.serve(repo({ web: web('v1'), docs: app('docs', 'v2-broken') }));
-      await h.sync('poll');
       assert.equal((await h.records()).at(-1)?.result, 'RolledBack');
 
       const victim = h.runtime.running('web')[0]!;
@@ -324,11 +312,8 @@ describe('controller (in-memory runtime, proxy and repo)', () => {
   });
 
   it('a forced trigger folded into a follow-up keeps its force', async () => {
-    const h = await harness(repo({ web: web('v1') }));
+    const h = await rolledOut(repo({ web: web('v1') }), repo({ web: web('v2-broken') }));
     try {
-      await h.sync('startup');
-      h.serve(repo({ web: web('v2-broken') }));
-      await h.sync('poll');
       const runs = h.runtime.calls.run;
       const reads = h.reads;
       const release = h.blockReads();

@@ -167,6 +167,15 @@ export async function harness(files: Record<string, string>, options: Partial<Pi
 }
 
 /** The spec versions (args) `app`'s running containers were created from, sorted. */
+/** A controller that applied `first` at startup, then reconciled `next` on a poll (e.g. a version that rolls back). */
+export async function rolledOut(first: Record<string, string>, next: Record<string, string>): Promise<Harness> {
+  const h = await harness(first);
+  await h.sync('startup');
+  h.serve(next);
+  await h.sync('poll');
+  return h;
+}
+
 export function versions(runtime: MemoryRuntime, name: string): string[] {
   return runtime
     .running(name)

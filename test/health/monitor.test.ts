@@ -72,6 +72,19 @@ function monitorOf(runtime: RuntimeDriver, over: Partial<HealthMonitorDeps> = {}
   return { monitor, clock, changes };
 }
 
+/** A runtime whose probes pass after a tick, counting the most probes in flight at once. */
+function overlapCounter(): { runtime: ReturnType<typeof runtimeOf>; peak(): number } {
+  let active = 0;
+  let most = 0;
+  const runtime = runtimeOf(async () => {
+    most = Math.max(most, ++active);
+    await settle();
+    active--;
+    return ok;
+  });
+  return { runtime, peak: () => most };
+}
+
 async function checks(monitor: HealthMonitor, n: number): Promise<void> {
   for (let i = 0; i < n; i++) await monitor.checkAll();
 }
@@ -384,38 +397,24 @@ describe('health monitor: scheduling and concurrency', () => {
   });
 
   it('checkAll probes in parallel but never more than 16 at once', async () => {
-    let active = 0;
-    let peak = 0;
-    const runtime = runtimeOf(async () => {
-      peak = Math.max(peak, ++active);
-      await settle();
-      active--;
-      return ok;
-    });
+    const { runtime, peak } = overlapCounter();
     const { monitor } = monitorOf(runtime);
     const containers = Array.from({ length: 40 }, (_, i) => live('web', i));
     monitor.update([web({ replicas: 40 })], containers);
     await monitor.checkAll();
-    assert.equal(peak, 16);
+    assert.equal(peak(), 16);
     assert.equal(runtime.calls.size, 40);
   });
 
   it('never overlaps probes of one replica', async () => {
-    let active = 0;
-    let peak = 0;
-    const runtime = runtimeOf(async () => {
-      peak = Math.max(peak, ++active);
-      await settle();
-      active--;
-      return ok;
-    });
+    const { runtime, peak } = overlapCounter();
     const timers = fakeScheduler();
     const { monitor } = monitorOf(runtime, { schedule: timers.schedule });
     monitor.update([web({ replicas: 1 })], [live('web', 0)]);
     monitor.start();
     for (const t of timers.pending()) t.fn();
     await Promise.all([monitor.checkAll(), monitor.checkAll()]);
-    assert.equal(peak, 1);
+    assert.equal(peak(), 1);
     assert.equal(runtime.calls.get('web-0-h1'), 1);
     await monitor.stop();
   });

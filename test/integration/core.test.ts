@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -8,20 +7,8 @@ import type Docker from 'dockerode';
 import type { EnvStatus, ReconcileRecord } from '../../src/report/history.js';
 import { stage, type copyExampleRepo, type Stage } from '../support/env.js';
 import { freePort, get, type TestNginx } from '../support/nginx.js';
-import { editFile, ROOT } from '../support/repo.js';
-import { startBerthRun, waitFor, type RunningBerth } from '../support/run.js';
-
-/** Runs the real CLI to completion; resolves its exit code, stdout and stderr. */
-function berth(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], { env: { ...process.env, ...env, NO_COLOR: '1' }, cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { editFile } from '../support/repo.js';
+import { runBerth as berth, startBerthRun, waitFor, type RunningBerth } from '../support/run.js';
 
 // Issue 7's defects and contracts, through the real CLI and controller against real Docker and nginx.
 describe('core: the plan as contract, one reconcile path, no redeploy loops (real CLI, Docker, nginx)', () => {
