@@ -11,12 +11,19 @@ export interface ProbeResult {
 
 function httpProbe(host: string, port: number, path: string, timeoutMs: number, expect?: number[]): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const req = http.get({ host, port, path, timeout: timeoutMs, agent: false, headers: { 'user-agent': 'berth-health' } }, (res) => {
-      res.resume();
-      const code = res.statusCode ?? 0;
-      const ok = expect?.length ? expect.includes(code) : code >= 200 && code < 400;
-      resolve({ ok, message: `GET ${path} → ${code}` });
-    });
+    let req: http.ClientRequest;
+    try {
+      req = http.get({ host, port, path, timeout: timeoutMs, agent: false, headers: { 'user-agent': 'berth-health' } }, (res) => {
+        res.resume();
+        const code = res.statusCode ?? 0;
+        const ok = expect?.length ? expect.includes(code) : code >= 200 && code < 400;
+        resolve({ ok, message: `GET ${path} → ${code}` });
+      });
+    } catch (err) {
+      // An unsendable path (a space, CR/LF): the check fails, saying why, rather than the rollout crashing.
+      resolve({ ok: false, message: `health check GET ${JSON.stringify(path)} cannot be sent: ${(err as Error).message}` });
+      return;
+    }
     req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
     req.on('error', (err) => resolve({ ok: false, message: `GET ${path} on ${host}:${port}: ${err.message}` }));
   });

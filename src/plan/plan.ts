@@ -107,6 +107,8 @@ function templateOf(env: string, revision: string, app: DesiredApp): ContainerTe
     restartPolicy: spec.restartPolicy,
     stopGracePeriodSeconds: spec.stopGracePeriodSeconds,
     init: spec.init,
+    ...(spec.privileged && { privileged: true }),
+    ...(spec.capAdd?.length && { capAdd: spec.capAdd }),
   };
 }
 

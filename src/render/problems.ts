@@ -17,7 +17,9 @@ export type ProblemCode =
   | 'overlay-failed'
   | 'secret-missing'
   | 'unknown-environment'
-  | 'invalid-reference';
+  | 'invalid-reference'
+  | 'policy'
+  | 'nginx-directive';
 
 /** One thing wrong with the config repo, pointing at the line to fix. */
 export interface Problem {

@@ -7,6 +7,7 @@ import { DocCache } from './doc-cache.js';
 import { applyJsonPatch, applyMergePatch } from './json-patch.js';
 import { joinPointer, valueAt, type ParsedDoc, type Position } from './parse.js';
 import { compareProblems, type Problem } from './problems.js';
+import { policyChecks, resolvePolicy, type RawPolicy } from './policy.js';
 import { validateValue } from './schema.js';
 import { secretEnvName, SecretValue, type SecretSource } from './secrets.js';
 import type { DesiredApp, DesiredState, EnvironmentConfig, EnvValue, PluginConfig, RenderedSpec, RepositoryConfig } from './types.js';
@@ -88,10 +89,10 @@ export function loadRepositoryConfig(revision: Revision, cache = new DocCache())
   }
   const checked = cache.check(file, 'Repository');
   if (!checked.doc || checked.problems.length) return { problems: checked.problems, doc: checked.doc };
-  const raw = checked.doc.value as { environments: Record<string, Partial<EnvironmentConfig> & { branch: string }>; secrets?: Record<string, { description?: string }> };
+  const raw = checked.doc.value as { environments: Record<string, Omit<Partial<EnvironmentConfig>, 'policy'> & { branch: string; policy?: RawPolicy }>; policy?: RawPolicy; secrets?: Record<string, { description?: string }> };
   const environments: Record<string, EnvironmentConfig> = {};
   for (const [name, env] of Object.entries(raw.environments)) {
-    environments[name] = { branch: env.branch, selfHeal: env.selfHeal ?? false, prune: env.prune ?? true, ...(env.healLimit && { healLimit: env.healLimit }) };
+    environments[name] = { branch: env.branch, selfHeal: env.selfHeal ?? false, prune: env.prune ?? true, ...(env.healLimit && { healLimit: env.healLimit }), policy: resolvePolicy(raw.policy, env.policy) };
   }
   const secrets: Record<string, string> = {};
   for (const [name, s] of Object.entries(raw.secrets ?? {})) secrets[name] = s.description ?? '';
@@ -220,6 +221,7 @@ export function renderEnvironment(revision: Revision, environment: string, optio
 
   const locator: Locator = (app, pointer, key) => locateField(drafts.get(app)!, pointer, key);
   problems.push(...crossChecks(apps, locator, invalidApps));
+  problems.push(...policyChecks(apps, settings.policy, environment, locator));
 
   const plugins: PluginConfig[] = [];
   const pluginNames = new Map<string, string>();
@@ -329,6 +331,8 @@ function resolveApp(draft: AppDraft, secrets: SecretContext, unresolved: Set<str
     restartPolicy: s.restartPolicy ?? 'unless-stopped',
     stopGracePeriodSeconds: s.stopGracePeriodSeconds ?? 10,
     init: s.init ?? true,
+    ...(s.privileged && { privileged: true }),
+    ...(s.capAdd?.length && { capAdd: [...s.capAdd].sort() }),
     ...(hc && {
       healthCheck: {
         ...(hc.http && { http: { ...hc.http, path: hc.http.path ?? '/' } }),
@@ -378,6 +382,8 @@ export function containerFields(name: string, labels: Record<string, string>, sp
     restartPolicy: spec.restartPolicy,
     stopGracePeriodSeconds: spec.stopGracePeriodSeconds,
     init: spec.init,
+    privileged: spec.privileged,
+    capAdd: spec.capAdd,
   };
 }
 

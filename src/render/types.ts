@@ -1,4 +1,5 @@
 import type { RevisionRef } from '../source/types.js';
+import type { NginxDirectiveValue } from './nginx-directives.js';
 import type { SecretValue } from './secrets.js';
 
 /** The flapping guard: at most `heals` heals of one app within `windowSeconds`. */
@@ -16,7 +17,27 @@ export interface EnvironmentConfig {
   prune: boolean;
   /** Flapping guard for selfHeal and health-check replacements (DEFAULT_HEAL_LIMIT when unset). */
   healLimit?: HealLimit;
+  /** What the environment's apps may do beyond running containers (berth.yaml `policy`), defaults filled in. */
+  policy: RepoPolicy;
 }
+
+/** The repo policy of one environment (berth.yaml `policy`, top level and per environment). */
+export interface RepoPolicy {
+  /** Host directories (each with everything below) that may be bind-mounted. */
+  hostPaths: string[];
+  privileged: boolean;
+  /** Capabilities apps may add. */
+  capabilities: string[];
+  /** Allowed image prefixes; undefined: any image. */
+  images?: string[];
+  /** nginx directives allowed beyond the built-in list. */
+  nginxDirectives: string[];
+  /** Host ports that may be pinned, as inclusive ranges. */
+  hostPorts: [number, number][];
+}
+
+/** The policy when berth.yaml sets none: no host paths, nothing privileged, unprivileged host ports, any image. */
+export const DEFAULT_POLICY: RepoPolicy = { hostPaths: [], privileged: false, capabilities: [], nginxDirectives: [], hostPorts: [[1024, 65535]] };
 
 export interface RepositoryConfig {
   environments: Record<string, EnvironmentConfig>;
@@ -49,7 +70,7 @@ export interface RouteSpec {
   port?: number;
   stripPrefix: boolean;
   drainSeconds: number;
-  nginx?: Record<string, string | number>;
+  nginx?: Record<string, NginxDirectiveValue>;
 }
 
 export type StrategyType = 'rolling' | 'recreate' | 'blue-green' | 'canary';
@@ -84,6 +105,8 @@ export interface RenderedSpec {
   restartPolicy: 'no' | 'on-failure' | 'always' | 'unless-stopped';
   stopGracePeriodSeconds: number;
   init: boolean;
+  privileged?: boolean;
+  capAdd?: string[];
   healthCheck?: HealthCheckSpec;
   route?: RouteSpec;
   strategy: StrategySpec;

@@ -1,3 +1,5 @@
+import type { NginxDirectiveValue } from '../render/nginx-directives.js';
+
 export type ContainerState = 'created' | 'running' | 'restarting' | 'paused' | 'exited' | 'dead' | 'removing';
 
 export interface PublishedPort {
@@ -45,6 +47,8 @@ export interface ContainerCreateSpec {
   restartPolicy: 'no' | 'on-failure' | 'always' | 'unless-stopped';
   stopGracePeriodSeconds: number;
   init: boolean;
+  privileged?: boolean;
+  capAdd?: string[];
 }
 
 export interface PullProgress {
@@ -108,7 +112,7 @@ export interface UpstreamServer {
 
 /** Per-proxy directives of a route, keyed by proxy kind: each proxy driver reads its own key only. */
 export interface ProxyOptions {
-  nginx?: Record<string, string | number>;
+  nginx?: Record<string, NginxDirectiveValue>;
 }
 
 export interface ProxyRoute {

@@ -115,6 +115,8 @@ describe('apply against real Docker and nginx', () => {
     if (!docker || !nginx) return t.skip('no docker/nginx');
     const file = h.proxy.file(repo.env);
     const configBefore = readFileSync(file, 'utf8');
+    // The repo policy lets the directive past validate, so nginx -t is what refuses it.
+    edit('berth.yaml', 'kind: Repository\n', 'kind: Repository\npolicy: { nginxDirectives: [no_such_directive] }\n');
     edit('apps/web.yaml', 'nginx: { client_max_body_size: 1m }', 'nginx: { client_max_body_size: 1m, no_such_directive: "on" }');
     const report = await h.apply();
     assert.equal(report.result, 'Failed');
@@ -123,6 +125,7 @@ describe('apply against real Docker and nginx', () => {
     assert.equal(readFileSync(file, 'utf8'), configBefore);
     assert.deepEqual(await get(nginx.port, 'web.example.test'), { status: 200, body: 'web 1.0\n' });
     edit('apps/web.yaml', ', no_such_directive: "on" }', ' }');
+    edit('berth.yaml', 'policy: { nginxDirectives: [no_such_directive] }\n', '');
   });
 
   it('changing env replaces only that app; removing an app removes its containers and route', async (t) => {

@@ -96,7 +96,7 @@ describe('render: rules', () => {
     {
       name: 'env value of the wrong shape',
       files: { 'berth.yaml': REPO_YAML, 'apps/api.yaml': appYaml('api', '  env:\n    A: [1, 2]\n') },
-      code: 'schema', file: 'apps/api.yaml', line: 8, message: /expected a string, number, boolean or \{ secretRef: NAME \}/,
+      code: 'schema', file: 'apps/api.yaml', line: 8, message: /expected a string \(without a NUL character\), number, boolean or \{ secretRef: NAME \}/,
     },
     {
       name: 'an overlay must not rename its app',

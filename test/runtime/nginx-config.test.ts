@@ -23,7 +23,7 @@ describe('nginx config rendering', () => {
     assert.equal(text.match(/server_name web\.test;/g)?.length, 1);
     assert.match(text, /location \/docs\/ \{\n    proxy_pass http:\/\/berth_prod_docs_[0-9a-f]{10}\/;/);
     assert.match(text, /location = \/docs \{/);
-    assert.match(text, /client_max_body_size 1m;/);
+    assert.match(text, /client_max_body_size "1m";/);
     assert.match(text, /listen 127\.0\.0\.1:8080;/);
   });
   it('round-trips its model, so observe reads back exactly what apply wrote', () => {

@@ -252,6 +252,8 @@ export class DockerDriver implements RuntimeDriver {
           RestartPolicy: { Name: spec.restartPolicy === 'no' ? '' : spec.restartPolicy },
           ...(spec.cpuNano && { NanoCpus: spec.cpuNano }),
           ...(spec.memoryBytes && { Memory: spec.memoryBytes }),
+          ...(spec.privileged && { Privileged: true }),
+          ...(spec.capAdd?.length && { CapAdd: spec.capAdd }),
           Mounts: spec.volumes.map((v) => ({ Type: v.source.startsWith('/') ? ('bind' as const) : ('volume' as const), Source: v.source, Target: v.target, ReadOnly: v.readOnly })),
         },
       }),

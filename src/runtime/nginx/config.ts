@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { locationDirectives } from '../../render/nginx-directives.js';
 import type { ProxyConfig, ProxyRoute } from '../types.js';
 
 const STATE_PREFIX = '# berth-state: ';
@@ -6,7 +7,7 @@ const STATE_PREFIX = '# berth-state: ';
  * Version of the generated text. Bump it whenever rendering changes, so a file written by another
  * berth version is rewritten at the next apply instead of being reported as a hand edit.
  */
-export const CONFIG_FORMAT = 2;
+export const CONFIG_FORMAT = 3;
 /**
  * Characters of state per comment line. nginx refuses any line longer than its 4 KiB read buffer
  * (even a comment: "too long parameter"), so the model is written as many short ASCII lines.
@@ -32,21 +33,7 @@ export function upstreamName(env: string, app: string): string {
 
 function routeLocations(env: string, r: ProxyRoute): string[] {
   const upstream = `http://${upstreamName(env, r.app)}`;
-  const body = (target: string): string[] => [
-    `    proxy_pass ${target};`,
-    '    proxy_http_version 1.1;',
-    '    proxy_set_header Connection "";',
-    '    proxy_set_header Host $host;',
-    '    proxy_set_header X-Real-IP $remote_addr;',
-    '    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
-    '    proxy_set_header X-Forwarded-Proto $scheme;',
-    '    proxy_next_upstream error timeout http_502 http_503;',
-    '    proxy_next_upstream_tries 3;',
-    '    proxy_connect_timeout 2s;',
-    ...Object.entries(r.proxyOptions.nginx ?? {})
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([k, v]) => `    ${k} ${String(v)};`),
-  ];
+  const body = (target: string): string[] => [`    proxy_pass ${target};`, ...locationDirectives(r.proxyOptions.nginx).map((line) => `    ${line}`)];
   if (r.path === '/') return ['  location / {', ...body(upstream), '  }'];
   const prefix = r.path.replace(/\/+$/, '');
   const target = r.stripPrefix ? `${upstream}/` : upstream;

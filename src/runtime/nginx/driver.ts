@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import http from 'node:http';
-import { mkdir, readFile, rename, unlink, watch, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, unlink, watch, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../../errors.js';
 import type { ProxyConfig, ProxyDriver } from '../types.js';
@@ -56,6 +56,15 @@ function run(argv: string[]): Promise<CommandResult> {
       resolve({ ok: !err, output: `${stderr}${stdout}`.trim() || (err ? err.message : '') });
     });
   });
+}
+
+/** The server names a config file serves, each with its listen address (a host conflicts only on the same address). */
+function serverNames(text: string): { host: string; key: string }[] {
+  const out: { host: string; key: string }[] = [];
+  for (const m of text.matchAll(/^server \{\n {2}listen ([^;\n]+);\n {2}server_name ([^;\n]+);/gm)) {
+    for (const host of m[2]!.trim().split(/\s+/)) out.push({ host, key: `${m[1]!.trim()} ${host}` });
+  }
+  return out;
 }
 
 /** nginx behind ProxyDriver: one config file per environment, written atomically and tested before any reload. */
@@ -116,6 +125,7 @@ export class NginxDriver implements ProxyDriver {
     if (wait > 0) await sleep(wait);
 
     await mkdir(this.#opts.confDir, { recursive: true });
+    await this.#refuseSharedHosts(config.env, next, previous);
     this.#written.set(config.env, next);
     await this.#write(file, next);
     const test = await run(this.#opts.testCmd);
@@ -129,6 +139,59 @@ export class NginxDriver implements ProxyDriver {
       throw new BerthError('E_NGINX_COMMAND', `nginx reload failed (${this.#opts.reloadCmd.join(' ')}): ${reload.output}; is nginx running? the previous config was restored`, { env: config.env, file });
     }
     await this.#waitLive(config.env, next, now, sleep);
+    this.#lastReload = now();
+    this.reloads++;
+    return { changed: true };
+  }
+
+  /**
+   * Two environments serving one host on the same listen address would be silently shadowed:
+   * nginx only warns ("conflicting server name … ignored") and serves the first file's server.
+   * A host this write adds that another of berth's files already serves is refused, naming both.
+   */
+  async #refuseSharedHosts(env: string, next: string, previous: string | undefined): Promise<void> {
+    const had = new Set(serverNames(previous ?? '').map((s) => s.key));
+    const added = serverNames(next).filter((s) => !had.has(s.key));
+    if (added.length === 0) return;
+    const names = await readdir(this.#opts.confDir).catch(() => [] as string[]);
+    const own = path.basename(this.file(env));
+    for (const name of names.filter((n) => /^berth-.+\.conf$/.test(n) && n !== own).sort()) {
+      const text = await readFile(path.join(this.#opts.confDir, name), 'utf8').catch(() => undefined);
+      if (text === undefined) continue;
+      const theirs = new Set(serverNames(text).map((s) => s.key));
+      const shared = added.filter((s) => theirs.has(s.key));
+      if (shared.length === 0) continue;
+      const other = parseNginxState(text)?.env ?? name.replace(/^berth-|\.conf$/g, '');
+      throw new NginxConfigError(
+        `host ${shared.map((s) => s.host).join(', ')} is already served by environment "${other}" (${path.join(this.#opts.confDir, name)}) on the same nginx; environment "${env}" cannot route it too, because nginx would ignore one of the two servers ("conflicting server name"). Give each environment its own hosts, e.g. with an overlay on route.host`,
+        { env, other, hosts: shared.map((s) => s.host) },
+      );
+    }
+  }
+
+  /**
+   * A retired environment: its file is deleted, nginx tested and reloaded; the file comes back when
+   * either fails. Not waited on like `apply`: the status server that confirms a generation goes with the file.
+   */
+  async remove(env: string): Promise<{ changed: boolean }> {
+    const file = this.file(env);
+    const previous = await readFile(file, 'utf8').catch(() => undefined);
+    if (previous === undefined) return { changed: false };
+    const now = this.#opts.now ?? Date.now;
+    const wait = this.#lastReload + this.#opts.minReloadIntervalMs - now();
+    if (wait > 0) await (this.#opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))))(wait);
+    this.#written.delete(env);
+    await unlink(file);
+    const test = await run(this.#opts.testCmd);
+    if (!test.ok) {
+      await this.#restore(env, file, previous);
+      throw new NginxConfigError(`nginx rejected the config without environment "${env}"'s file; ${file} was restored and nginx keeps serving it. nginx said: ${test.output}`, { env, file });
+    }
+    const reload = await run(this.#opts.reloadCmd);
+    if (!reload.ok) {
+      await this.#restore(env, file, previous);
+      throw new BerthError('E_NGINX_COMMAND', `nginx reload failed (${this.#opts.reloadCmd.join(' ')}): ${reload.output}; is nginx running? ${file} was restored`, { env, file });
+    }
     this.#lastReload = now();
     this.reloads++;
     return { changed: true };
