@@ -1,6 +1,7 @@
 import { UsageError } from '../errors.js';
 import { ValidationError } from '../render/problems.js';
-import { envBranch, renderEnvironment, type RenderOptions } from '../render/render.js';
+import { envBranch, type RenderOptions } from '../render/render.js';
+import { definedEnvironment, desiredState } from '../render/retire.js';
 import type { DesiredState } from '../render/types.js';
 import { openSource, readRevision, type ConfigSource } from '../source/open.js';
 import type { Revision } from '../source/types.js';
@@ -20,6 +21,8 @@ export interface GlobalOptions {
   stateDir: string;
   gitToken?: string;
   gitUsername?: string;
+  /** plan and apply: retire --env, which berth.yaml no longer defines. */
+  pruneEnvironment?: boolean;
 }
 
 export async function openCliSource(opts: GlobalOptions): Promise<ConfigSource> {
@@ -45,7 +48,18 @@ export function requireEnv(opts: Pick<GlobalOptions, 'env'>): string {
 export async function desiredStateFor(opts: GlobalOptions, unresolvedSecrets: RenderOptions['unresolvedSecrets'] = 'error'): Promise<DesiredState> {
   const env = requireEnv(opts);
   const revision = await cliRevision(opts, env);
-  const rendered = renderEnvironment(revision, env, { secrets: secretSourceFor(opts), unresolvedSecrets });
+  if (opts.pruneEnvironment) checkPruneEnvironment(revision, env);
+  const rendered = desiredState(revision, env, { secrets: secretSourceFor(opts), unresolvedSecrets, ...(opts.pruneEnvironment && { pruneEnvironment: true }) });
   if (!rendered.ok) throw new ValidationError(rendered.problems, env);
   return rendered.state;
+}
+
+/** `--prune-environment` retires only an environment berth.yaml no longer defines: a defined one is retired with `retired: true`. */
+export function checkPruneEnvironment(revision: Revision, env: string): Revision {
+  const defined = definedEnvironment(revision, env);
+  if (defined?.retired) throw new UsageError(`environment "${env}" is marked \`retired: true\` in berth.yaml: plan and apply it without --prune-environment`, { env });
+  if (defined) {
+    throw new UsageError(`--prune-environment is for an environment removed from berth.yaml, and "${env}" is still defined there; to retire it, set \`retired: true\` under it (or remove it) and commit`, { env });
+  }
+  return revision;
 }

@@ -50,10 +50,13 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
     .action(run(renderCommand));
   addDriverOptions(global(program.command('plan')))
     .description('show what apply would change against live Docker and nginx state; exit 0 no changes, 2 changes, 1 error')
+    .option('--prune-environment', 'plan the retirement of --env, which berth.yaml no longer defines: every container and route of it removed')
     .action(run(planCommand));
   addApplyOptions(addDriverOptions(global(program.command('apply'))))
     .description('plan and apply once with health-gated updates and live progress; exit 0 succeeded, 1 failed, 3 rolled back')
     .option('--plan <file>', 'apply a plan saved with `berth plan --output json`; refused when live state or the revision changed since')
+    .option('--prune-environment', 'retire --env, which berth.yaml no longer defines: remove every container and route of it and its nginx file (needs --plan FILE or --yes)')
+    .option('--yes', 'confirm --prune-environment without a saved plan')
     .action(run(applyCommand));
   addApplyOptions(addDriverOptions(global(program.command('run'))))
     .description('the controller: watch the repo (poll, local refs, webhooks), reconcile, keep history, serve the API and metrics')

@@ -206,8 +206,9 @@ export class Controller {
       try {
         await this.#reconcile(next);
       } catch (err) {
+        // reconcile() records its own crashes; this is the controller's own code failing around it.
         this.#failures++;
-        this.deps.log.error({ err }, 'reconcile crashed');
+        this.deps.log.error({ env: this.deps.env, err }, 'controller failed around a reconcile');
         this.#scheduleRetry();
       }
       next = this.#pending;
@@ -237,6 +238,8 @@ export class Controller {
       { trigger, force },
     );
     this.lastOutcome = outcome;
+    // Recorded like any failed reconcile; the stack is for the log only.
+    if (outcome.kind === 'crashed') this.deps.log.error({ env: this.deps.env, stage: outcome.stage, err: outcome.error }, 'reconcile crashed');
     if ('plan' in outcome) {
       this.lastPlan = outcome.plan;
       this.lastDesired = outcome.desired;

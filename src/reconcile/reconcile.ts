@@ -1,5 +1,6 @@
 import { applyPlan } from '../apply/apply.js';
 import type { ApplyReport, RolloutHooks } from '../apply/types.js';
+import { BerthError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { FailedReplica, MonitoredApp } from '../health/monitor.js';
 import type { AppOutcome, Trigger } from '../events/types.js';
@@ -7,7 +8,7 @@ import { plan, type HeldVersion } from '../plan/plan.js';
 import type { ActionKind, AppPlan, Plan } from '../plan/types.js';
 import type { DocCache } from '../render/doc-cache.js';
 import { formatProblem, type Problem } from '../render/problems.js';
-import { renderEnvironment } from '../render/render.js';
+import { desiredState, pruneFor } from '../render/retire.js';
 import type { SecretSource } from '../render/secrets.js';
 import { DEFAULT_HEAL_LIMIT, type DesiredState } from '../render/types.js';
 import type { HistoryStore } from '../report/history.js';
@@ -16,7 +17,7 @@ import type { LiveContainer, LiveState, ProxyDriver, RuntimeDriver } from '../ru
 import { formatRevision, revisionKey, type Revision } from '../source/types.js';
 import type { StatusBoard } from '../status/board.js';
 import { appStatuses, envStatus } from '../status/compute.js';
-import { reasonOfError, type HealthStatus, type ReconcileResult } from '../status/vocabulary.js';
+import { reasonOfError, reconcileResultOf, type HealthStatus, type ReconcileResult } from '../status/vocabulary.js';
 import type { Clock } from '../util/clock.js';
 import { countHeals, forgetHeals, heldByLimit, reachLimits, tidyHeals } from './heal-guard.js';
 import type { ReconcileMemory } from './memory.js';
@@ -51,6 +52,8 @@ export interface ReconcileDeps {
   hooks?: RolloutHooks[];
   /** Apps rolled out at once (`--parallelism`). */
   parallelism?: number;
+  /** `--prune-environment`: retire `env`, which berth.yaml no longer defines (everything of it is removed). */
+  pruneEnvironment?: boolean;
 }
 
 export interface ReconcileRequest {
@@ -59,12 +62,17 @@ export interface ReconcileRequest {
   force?: boolean;
   /** Apply this saved plan instead of a fresh one (refused when live state or the revision moved). */
   savedPlan?: Plan;
-  /** Called with the plan before anything is applied (the CLI prints it). */
-  onPlan?(plan: Plan): void;
+  /** Called with the plan (and the desired state it was made for) before anything is applied (the CLI prints it). */
+  onPlan?(plan: Plan, desired: DesiredState): void;
 }
+
+/** The stages of one reconcile, as a crash names them (`observe failed: TypeError: …`). */
+export type ReconcileStage = 'source' | 'render' | 'observe' | 'plan' | 'apply' | 'record';
 
 export type ReconcileOutcome =
   | { kind: 'source-failed' | 'observe-failed'; error: Error; retry: true }
+  /** A stage threw an error berth does not classify: recorded as a Failed reconcile (reason InternalError) and retried. */
+  | { kind: 'crashed'; stage: ReconcileStage; error: Error; message: string; revision?: Revision; retry: true }
   | { kind: 'render-failed'; problems: Problem[]; revision: Revision; retry: false }
   | { kind: 'in-sync' | 'drift' | 'held'; plan: Plan; desired: DesiredState; retry: false }
   | { kind: 'applied'; plan: Plan; desired: DesiredState; report: ApplyReport; retry: boolean };
@@ -73,30 +81,53 @@ interface Run {
   deps: ReconcileDeps;
   request: ReconcileRequest;
   started: number;
+  /** The stage running now: a crash is reported as its failure. */
+  stage: ReconcileStage;
+  /** The revision, once read. */
+  revision?: Revision;
 }
 
 /**
  * One reconcile: source → render → observe → plan → apply → record. The controller and `berth apply`
  * both call this; what happened is told through events (history, metrics, logs, statuses listen).
+ * It does not throw: an error no stage expects ends as a Failed reconcile like any other (see
+ * `crashed`). Only a saved plan that no longer matches is thrown back (nothing was tried).
  */
 export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest): Promise<ReconcileOutcome> {
-  const run: Run = { deps, request, started: deps.clock.now() };
+  const run: Run = { deps, request, started: deps.clock.now(), stage: 'source' };
+  try {
+    return await stages(run);
+  } catch (err) {
+    if (err instanceof BerthError && err.code === 'E_PLAN_STALE') throw err;
+    return crashed(run, err);
+  }
+}
+
+async function stages(run: Run): Promise<ReconcileOutcome> {
+  const { deps, request } = run;
   let revision: Revision;
   try {
     revision = await deps.readRevision();
   } catch (err) {
     return unavailable(run, 'source-failed', err, `cannot fetch the config repo: ${(err as Error).message}`);
   }
-  const rendered = renderEnvironment(revision, deps.env, { secrets: deps.secrets, ...(deps.cache && { cache: deps.cache }) });
+  run.revision = revision;
+  run.stage = 'render';
+  const rendered = desiredState(revision, deps.env, { secrets: deps.secrets, ...(deps.cache && { cache: deps.cache }), ...(deps.pruneEnvironment && { pruneEnvironment: true }) });
   deps.cache?.prune();
   if (!rendered.ok) return renderFailed(run, revision, rendered.problems);
   const desired = rendered.state;
+  run.stage = 'observe';
   let live: LiveState;
   try {
     live = await observeSettled(deps);
   } catch (err) {
-    return unavailable(run, 'observe-failed', err, (err as Error).message);
+    // The drivers sort what they know (Docker unreachable, …) into BerthErrors: keep running, retry.
+    // Anything else is no known failure of the runtime: a crash, recorded.
+    if (!(err instanceof BerthError)) throw err;
+    return unavailable(run, 'observe-failed', err, err.message);
   }
+  run.stage = 'plan';
   const newRevision = desired.revisionKey !== (deps.memory.lastReconciledKey ?? deps.memory.lastAppliedKey);
   // Nothing new from the repo and nobody asked: whatever this reconcile applies is a heal.
   const healing = !newRevision && !request.force && !request.savedPlan;
@@ -105,8 +136,14 @@ export async function reconcile(deps: ReconcileDeps, request: ReconcileRequest):
   if (request.force) forgetHeals(deps.memory, desired.apps.map((a) => a.name));
   let planned = request.savedPlan ? checkSavedPlan(request.savedPlan, desired, live) : plan(desired, live, planOptions(deps, request, desired));
   if (healing) planned = await guardHeals(run, desired, live, planned);
-  request.onPlan?.(planned);
+  request.onPlan?.(planned, desired);
   const runnable = planned.apps.filter((a) => a.actions.length > 0 && !a.held);
+  if (planned.empty && desired.settings.retired) {
+    // Nothing of the environment is left but, maybe, its proxy file: removing it is the last step of the retirement.
+    run.stage = 'apply';
+    const removed = await removeProxyConfig(deps);
+    if (removed) return apply(run, desired, planned, live, { newRevision, healing }, removed);
+  }
   if (planned.empty || (runnable.length === 0 && !planned.proxy.rewrite)) return quiet(run, desired, planned, live, newRevision);
   if (healing && !desired.settings.selfHeal) {
     // Drift is only reported; a replica failing its health check is replaced all the same (a liveness probe, not drift).
@@ -146,7 +183,8 @@ function planOptions(deps: ReconcileDeps, request: ReconcileRequest, desired: De
     for (const [app, h] of heldByLimit(deps.memory, desired.apps)) if (!held.has(app)) held.set(app, h);
   }
   const unhealthy = new Map((deps.health.failedReplicas?.() ?? []).map((r) => [r.containerId, `failed its health check ${r.failures} time${r.failures === 1 ? '' : 's'} in a row: ${r.message}`]));
-  return { ...(deps.prune !== undefined && { prune: deps.prune }), held, now: new Date(deps.clock.now()), ...(unhealthy.size && { unhealthy }) };
+  const prune = pruneFor(desired, deps.prune);
+  return { ...(prune !== undefined && { prune }), held, now: new Date(deps.clock.now()), ...(unhealthy.size && { unhealthy }) };
 }
 
 /** An app with a replica to replace because it fails its health check. */
@@ -197,9 +235,30 @@ async function unavailable(run: Run, kind: 'source-failed' | 'observe-failed', e
   return { kind, error: err instanceof Error ? err : new Error(String(err)), retry: true };
 }
 
+/**
+ * A stage threw what it does not expect (a bug, a driver failing in an unforeseen way, an unwritable
+ * state dir): recorded like any failed reconcile (history, commit status, status board: Unknown, with
+ * the stage and error) and retried with backoff. Whatever it was doing may be half done; the next
+ * reconcile plans from live state again.
+ */
+async function crashed(run: Run, err: unknown): Promise<ReconcileOutcome> {
+  const { deps } = run;
+  const error = err instanceof Error ? err : new Error(String(err));
+  const message = `${run.stage} failed: ${error.name}: ${error.message}`;
+  const rev = run.revision ? formatRevision(run.revision.ref) : undefined;
+  if (rev) deps.memory.lastAttemptedRevision = rev;
+  finish(run, rev ?? '', { result: 'Failed', reason: 'InternalError', noop: false, apps: [], error: message, reloads: 0 });
+  const current = deps.board.current;
+  deps.board.update({ syncStatus: 'Unknown', message, ...(rev && { lastAttemptedRevision: rev }), apps: current.apps.map((a) => ({ ...a, syncStatus: 'Unknown' })) }, new Date(deps.clock.now()));
+  // The memory may be what failed to be written: the crash is reported all the same.
+  await deps.history.writeMemory(deps.memory).catch(() => {});
+  return { kind: 'crashed', stage: run.stage, error, message, ...(run.revision && { revision: run.revision }), retry: true };
+}
+
 /** A revision that does not render: recorded once (not per poll); nothing is applied. */
 async function renderFailed(run: Run, revision: Revision, problems: Problem[]): Promise<ReconcileOutcome> {
   const { deps } = run;
+  run.stage = 'record';
   const rev = formatRevision(revision.ref);
   const error = `${problems.length} problem(s) in the config repo; first: ${formatProblem(problems[0]!)}`;
   const key = revisionKey(revision);
@@ -215,6 +274,7 @@ async function renderFailed(run: Run, revision: Revision, problems: Problem[]): 
 /** Nothing to apply: in sync (recorded once for a new revision), or every change held after a rollback. */
 async function quiet(run: Run, desired: DesiredState, planned: Plan, live: LiveState, newRevision: boolean): Promise<ReconcileOutcome> {
   const { deps } = run;
+  run.stage = 'record';
   const rev = planned.revision;
   const recordIt = planned.empty && newRevision;
   if (planned.empty) {
@@ -233,6 +293,7 @@ async function quiet(run: Run, desired: DesiredState, planned: Plan, live: LiveS
 
 /** Live state moved away from the applied revision and selfHeal is off: report (once per change), touch nothing. */
 async function drift(run: Run, desired: DesiredState, planned: Plan, live: LiveState): Promise<ReconcileOutcome> {
+  run.stage = 'record';
   await reportDrift(run, planned, driftedApps(planned), planned.proxy.rewrite);
   finish(run, planned.revision, { result: 'Succeeded', noop: true, apps: [], reloads: 0 });
   await publishStatus(run, desired, planned, live, new Map());
@@ -260,10 +321,13 @@ async function reportDrift(run: Run, planned: Plan, apps: readonly string[], pro
  * Rolls the plan out and remembers what rolled back, so the same version is not tried on every
  * poll. A heal (`healing`: same revision, not forced) is counted by the flapping guard instead: the
  * version it restores is the one that ran, so it is not held when the replacement fails its gate.
+ * A retiring environment's proxy file goes last, once everything else is gone (`removed`: already
+ * done, the plan being empty).
  */
-async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveState, mode: { newRevision: boolean; healing: boolean }): Promise<ReconcileOutcome> {
+async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveState, mode: { newRevision: boolean; healing: boolean }, removed?: AppOutcome): Promise<ReconcileOutcome> {
   const { deps, request } = run;
   const { env, bus, memory } = deps;
+  run.stage = 'apply';
   const rev = planned.revision;
   const drifted = mode.newRevision ? [] : driftedApps(planned);
   const proxyDrift = mode.newRevision ? undefined : planned.proxy.rewrite;
@@ -272,7 +336,7 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   }
   memory.lastAttemptedRevision = rev;
   bus.emit('reconcile.started', { env, revision: rev, trigger: request.trigger, apps: planned.apps.filter((a) => a.actions.length).length, counts: planned.counts });
-  const report = await applyPlan(planned, {
+  let report = removed ? proxyOnlyReport(planned, removed) : await applyPlan(planned, {
     runtime: deps.runtime,
     proxy: deps.proxy,
     clock: deps.clock,
@@ -282,6 +346,16 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
     onResult: (o) => bus.emit('app.result', { env, revision: rev, ...o }),
     onHookError: (hook, app, err) => bus.emit('app.progress', { env, app, phase: 'failed', message: `${hook} hook failed: ${(err as Error).message}` }),
   });
+  if (removed) bus.emit('app.result', { env, revision: rev, ...removed });
+  else if (desired.settings.retired && report.result === 'Succeeded') {
+    const outcome = await removeProxyConfig(deps);
+    if (outcome) {
+      bus.emit('app.result', { env, revision: rev, ...outcome });
+      const apps = [...report.apps, outcome];
+      report = { ...report, apps, result: reconcileResultOf(apps.map((a) => a.result)), reloads: report.reloads + (outcome.result === 'Succeeded' ? 1 : 0) };
+    }
+  }
+  run.stage = 'record';
   const ran = report.apps.filter((a) => a.result !== 'Unchanged' && a.result !== 'Skipped').map((a) => a.app);
   if (mode.healing) countHeals(memory, ran, desired.apps, deps.clock.now());
   else remember(memory, planned, report.apps);
@@ -301,6 +375,24 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   const fresh = plan(desired, after, planOptions(deps, { ...request, force: false }, desired));
   await publishStatus(run, desired, fresh, after, new Map(changed.filter((a) => a.error).map((a) => [a.app, a.error!])));
   return { kind: 'applied', plan: planned, desired, report, retry: report.result === 'Failed' };
+}
+
+/**
+ * Removes a retired environment's proxy config (tested and reloaded by the driver): the outcome of
+ * `(proxy)`, or undefined when there was none to remove.
+ */
+async function removeProxyConfig(deps: ReconcileDeps): Promise<AppOutcome | undefined> {
+  try {
+    const { changed } = (await deps.proxy.remove?.(deps.env)) ?? { changed: false };
+    return changed ? { app: '(proxy)', result: 'Succeeded', actions: ['proxy config removed'] } : undefined;
+  } catch (err) {
+    return { app: '(proxy)', result: 'Failed', reason: reasonOfError(err), actions: [], error: (err as Error).message };
+  }
+}
+
+/** The report of an apply whose only step was removing a retired environment's proxy config. */
+function proxyOnlyReport(planned: Plan, removed: AppOutcome): ApplyReport {
+  return { env: planned.env, revision: planned.revision, result: reconcileResultOf([removed.result]), apps: [removed], durationMs: 0, reloads: removed.result === 'Succeeded' ? 1 : 0 };
 }
 
 /** The outcome with why replicas were replaced, first, when it was for failing health checks (the history shows it). */
@@ -358,6 +450,7 @@ async function publishStatus(run: Run, desired: DesiredState, planned: Plan, liv
   await deps.health.checkAll();
   const held = new Map(Object.entries(deps.memory.held));
   const apps = appStatuses({ plan: planned, containers: live.containers, healthOf: (app) => deps.health.healthOf(app), held, errors });
-  const next = envStatus(deps.board.current, apps, planned, new Date(deps.clock.now()));
-  deps.board.update({ ...next, message: undefined, ...(deps.memory.lastAppliedRevision && { lastAppliedRevision: deps.memory.lastAppliedRevision }), ...(deps.memory.lastAttemptedRevision && { lastAttemptedRevision: deps.memory.lastAttemptedRevision }) }, new Date(deps.clock.now()));
+  const next = envStatus(deps.board.current, apps, planned, new Date(deps.clock.now()), { retired: desired.settings.retired === true });
+  const message = desired.settings.retired && planned.empty ? 'environment retired: no container or route of it is left' : undefined;
+  deps.board.update({ ...next, message, ...(deps.memory.lastAppliedRevision && { lastAppliedRevision: deps.memory.lastAppliedRevision }), ...(deps.memory.lastAttemptedRevision && { lastAttemptedRevision: deps.memory.lastAttemptedRevision }) }, new Date(deps.clock.now()));
 }

@@ -92,7 +92,7 @@ export function loadRepositoryConfig(revision: Revision, cache = new DocCache())
   const raw = checked.doc.value as { environments: Record<string, Omit<Partial<EnvironmentConfig>, 'policy'> & { branch: string; policy?: RawPolicy }>; policy?: RawPolicy; secrets?: Record<string, { description?: string }> };
   const environments: Record<string, EnvironmentConfig> = {};
   for (const [name, env] of Object.entries(raw.environments)) {
-    environments[name] = { branch: env.branch, selfHeal: env.selfHeal ?? false, prune: env.prune ?? true, ...(env.healLimit && { healLimit: env.healLimit }), policy: resolvePolicy(raw.policy, env.policy) };
+    environments[name] = { branch: env.branch, selfHeal: env.selfHeal ?? false, prune: env.prune ?? true, ...(env.retired && { retired: true }), ...(env.healLimit && { healLimit: env.healLimit }), policy: resolvePolicy(raw.policy, env.policy) };
   }
   const secrets: Record<string, string> = {};
   for (const [name, s] of Object.entries(raw.secrets ?? {})) secrets[name] = s.description ?? '';

@@ -17,6 +17,8 @@ export interface EnvironmentConfig {
   prune: boolean;
   /** Flapping guard for selfHeal and health-check replacements (DEFAULT_HEAL_LIMIT when unset). */
   healLimit?: HealLimit;
+  /** `retired: true`: the environment's desired state is nothing; berth removes its containers, routes and proxy file. */
+  retired?: boolean;
   /** What the environment's apps may do beyond running containers (berth.yaml `policy`), defaults filled in. */
   policy: RepoPolicy;
 }

@@ -146,6 +146,12 @@ export interface ProxyDriver {
    */
   apply(config: ProxyConfig): Promise<{ changed: boolean }>;
   /**
+   * Removes the environment's config altogether (a retired environment), tested and reloaded like
+   * `apply`, the previous config restored when that fails; no-op when there is none. Optional: a
+   * proxy without it keeps an empty config for a retired environment.
+   */
+  remove?(env: string): Promise<{ changed: boolean }>;
+  /**
    * Resolves each time the proxy's config of `env` changes on disk by a hand other than this
    * driver's, until `signal` aborts. Optional: without it, proxy drift is seen at the next poll.
    */

@@ -45,9 +45,10 @@ export function appStatuses(input: StatusInput): AppStatus[] {
   return apps;
 }
 
-/** The environment's status from its apps: sync from the plan, health the worst of the apps'. */
-export function envStatus(previous: EnvStatus, apps: AppStatus[], plan: Plan, now: Date): EnvStatus {
-  return { ...previous, syncStatus: plan.empty ? 'Synced' : 'OutOfSync', health: worstHealth(apps.map((a) => a.health)), apps, updatedAt: now.toISOString() };
+/** The environment's status from its apps: sync from the plan (`Retired` once a retired environment has nothing left), health the worst of the apps'. */
+export function envStatus(previous: EnvStatus, apps: AppStatus[], plan: Plan, now: Date, options: { retired?: boolean } = {}): EnvStatus {
+  const syncStatus = !plan.empty ? 'OutOfSync' : options.retired ? 'Retired' : 'Synced';
+  return { ...previous, syncStatus, health: worstHealth(apps.map((a) => a.health)), apps, updatedAt: now.toISOString() };
 }
 
 /** The status with one app's probe verdict swapped in (undefined when nothing shown changes). A held app stays Degraded. */

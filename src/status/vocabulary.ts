@@ -3,8 +3,8 @@
  * Tests and callers branch on these values and on reason codes, never on message text.
  */
 
-/** Does live state match the repo? */
-export type SyncStatus = 'Synced' | 'OutOfSync' | 'Unknown';
+/** Does live state match the repo? `Retired`: the environment is marked retired and nothing of it is left. */
+export type SyncStatus = 'Synced' | 'OutOfSync' | 'Unknown' | 'Retired';
 
 /** How an app (or an environment: the worst of its apps) is doing. */
 export type HealthCode = 'Healthy' | 'Progressing' | 'Degraded' | 'Missing' | 'Suspended' | 'Unknown';
@@ -39,6 +39,8 @@ export type ReasonCode =
   | 'PlanStale'
   | 'Locked'
   | 'Crashed'
+  /** A stage of a reconcile threw an error berth does not classify (a bug, a driver failing in an unforeseen way, an unwritable state dir): the message names the stage. */
+  | 'InternalError'
   /** selfHeal or health-check replacements healed an app too often in a short time: berth stopped healing it. */
   | 'HealLimitReached';
 

@@ -197,6 +197,10 @@ export class MemoryProxy implements ProxyDriver {
   edited: string | undefined;
   /** Hand edits, as the nginx driver's watch of its conf dir reports them. */
   readonly feed = new Feed<{ env: string; file: string }>();
+  /** Whether a config "file" exists: written by apply, deleted by remove (a retired environment). */
+  present = false;
+  /** Calls of remove that deleted the config. */
+  removals = 0;
 
   /** Edits the config file behind berth's back: read() reports drift, and watch() sees the change. */
   editByHand(what = 'memory file edited: line 3 is "server 10.0.0.1:80;"'): void {
@@ -211,6 +215,7 @@ export class MemoryProxy implements ProxyDriver {
     for await (const e of this.feed.stream(signal)) if (e.env === env) yield e;
   }
   async apply(config: ProxyConfig): Promise<{ changed: boolean }> {
+    this.present = true;
     // A hand-edited file differs from any config berth renders: it is written again.
     if (!this.edited && JSON.stringify(config) === JSON.stringify(this.config)) return { changed: false };
     this.edited = undefined;
@@ -219,6 +224,15 @@ export class MemoryProxy implements ProxyDriver {
     const r = config.routes.find((x) => x.app === 'web');
     if (r && r.servers.length) this.minServing = Math.min(this.minServing, r.servers.length);
     if (r) this.weights.push(r.servers.map((s) => s.weight));
+    return { changed: true };
+  }
+  async remove(env: string): Promise<{ changed: boolean }> {
+    if (!this.present || this.config.env !== env) return { changed: false };
+    this.present = false;
+    this.edited = undefined;
+    this.config = { env, routes: [] };
+    this.reloads++;
+    this.removals++;
     return { changed: true };
   }
 }

@@ -12,41 +12,70 @@ import { loadMemory } from '../../reconcile/memory.js';
 import { reconcile, type ReconcileOutcome } from '../../reconcile/reconcile.js';
 import { StatusBoard, initialStatus } from '../../status/board.js';
 import { systemClock } from '../../util/clock.js';
-import { cliRevision, openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
+import { checkPruneEnvironment, cliRevision, openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
 import type { DriverOptions } from '../drivers.js';
 import { paint, type Out } from '../output.js';
 import { buildPipeline } from '../pipeline.js';
+import { retirementNote } from './plan.js';
 
 const PHASE_STYLE: Partial<Record<BerthEvent<'app.progress'>['phase'], 'green' | 'red' | 'yellow' | 'cyan'>> = { done: 'green', failed: 'red', 'rolled-back': 'red', skipped: 'yellow', switch: 'cyan' };
 
 export interface ApplyOptions extends GlobalOptions, DriverOptions {
   /** A plan saved with `berth plan --output json`. */
   plan?: string;
+  /** Confirms a removal without a saved plan (`--prune-environment`). */
+  yes?: boolean;
 }
 
 /** `berth apply --env ENV [--plan FILE]`: one reconcile with live progress. Exit 0 Succeeded, 1 Failed, 3 RolledBack. */
 export async function applyCommand(opts: ApplyOptions, out: Out): Promise<number> {
   const env = requireEnv(opts);
+  if (opts.pruneEnvironment && !opts.plan && !opts.yes) {
+    throw new UsageError(`--prune-environment removes every container and route of environment "${env}": see them first with \`berth plan --env ${env} --prune-environment\`, then apply that plan (\`--output json > plan.json\`, \`--plan plan.json\`) or confirm with --yes`, { env });
+  }
   const secrets = secretSourceFor(opts);
   const savedPlan = opts.plan ? await readSavedPlan(opts.plan, secrets) : undefined;
   const lock = await acquireLock(opts.stateDir, env, { force: opts.force === true });
   const log = createLogger(opts.logLevel === 'info' ? 'warn' : opts.logLevel);
   try {
     const source = await openCliSource(opts);
+    // The flag retires only an environment berth.yaml no longer defines: read the revision once to check.
+    const revision = opts.pruneEnvironment ? await cliRevision(opts, env).then((r) => checkPruneEnvironment(r, env)) : undefined;
     const p = buildPipeline(env, opts, source, log);
     const board = new StatusBoard(p.bus, (await p.history.readStatus()) ?? initialStatus(env, new Date()));
     const t0 = Date.now();
     if (opts.output !== 'json') p.bus.on('app.progress', (e) => printProgress(out, e, t0));
     const outcome = await reconcile(
-      { env, readRevision: () => cliRevision(opts, env), secrets, runtime: p.runtime, proxy: p.proxy, clock: systemClock, bus: p.bus, history: p.history, memory: await loadMemory(p.history), board, health: p.health, ...(opts.prune !== undefined && { prune: opts.prune }), ...(opts.parallelism !== undefined && { parallelism: opts.parallelism }) },
-      { trigger: 'cli', force: true, ...(savedPlan && { savedPlan }), onPlan: (plan) => opts.output !== 'json' && !plan.empty && out.info(formatPlan(plan, (style, text) => paint(out, style, text)) + '\n') },
+      {
+        env,
+        readRevision: async () => revision ?? cliRevision(opts, env),
+        secrets,
+        runtime: p.runtime,
+        proxy: p.proxy,
+        clock: systemClock,
+        bus: p.bus,
+        history: p.history,
+        memory: await loadMemory(p.history),
+        board,
+        health: p.health,
+        ...(opts.prune !== undefined && { prune: opts.prune }),
+        ...(opts.parallelism !== undefined && { parallelism: opts.parallelism }),
+        ...(opts.pruneEnvironment && { pruneEnvironment: true }),
+      },
+      { trigger: 'cli', force: true, ...(savedPlan && { savedPlan }), onPlan: (plan, desired) => printPlan(out, opts, plan, desired.settings.retired === true) },
     );
     await p.bus.flush();
     p.close();
-    return report(outcome, env, opts, out);
+    return reportOutcome(outcome, env, opts, out);
   } finally {
     await lock.release();
   }
+}
+
+function printPlan(out: Out, opts: ApplyOptions, plan: Plan, retired: boolean): void {
+  if (opts.output === 'json') return;
+  if (retired) out.info(paint(out, 'yellow', retirementNote(plan.env)));
+  if (!plan.empty) out.info(formatPlan(plan, (style, text) => paint(out, style, text)) + '\n');
 }
 
 async function readSavedPlan(file: string, secrets: ReturnType<typeof secretSourceFor>): Promise<Plan> {
@@ -64,12 +93,20 @@ function printProgress(out: Out, e: BerthEvent<'app.progress'>, t0: number): voi
 }
 
 /** Prints the outcome and turns it into the exit code. */
-function report(outcome: ReconcileOutcome, env: string, opts: ApplyOptions, out: Out): number {
+export function reportOutcome(outcome: ReconcileOutcome, env: string, opts: ApplyOptions, out: Out): number {
   if (outcome.kind === 'source-failed' || outcome.kind === 'observe-failed') throw outcome.error instanceof BerthError ? outcome.error : new BerthError(outcome.kind === 'source-failed' ? 'E_SOURCE' : 'E_DOCKER', outcome.error.message, { env }, outcome.error);
   if (outcome.kind === 'render-failed') throw new ValidationError(outcome.problems, env);
+  if (outcome.kind === 'crashed') {
+    // Recorded like any failed reconcile (history, commit status); exit 1 like one. The stack is for bug reports.
+    if (opts.output === 'json') out.print(JSON.stringify({ env, result: 'Failed', reason: 'InternalError', stage: outcome.stage, error: outcome.message }));
+    else out.info(paint(out, 'red', `✖ Failed: ${outcome.message}`));
+    const stack = outcome.error.stack;
+    if (stack && (opts.logLevel === 'debug' || opts.logLevel === 'trace')) out.info(stack);
+    return 1;
+  }
   if (outcome.kind !== 'applied') {
     if (opts.output === 'json') out.print(JSON.stringify({ env, result: 'Succeeded', apps: [], changed: false }));
-    else out.info(paint(out, 'green', `✔ ${env} is in sync; nothing to apply`));
+    else out.info(paint(out, 'green', 'desired' in outcome && outcome.desired.settings.retired ? `✔ ${env} is retired: nothing of it is left` : `✔ ${env} is in sync; nothing to apply`));
     return 0;
   }
   const r: ApplyReport = outcome.report;
