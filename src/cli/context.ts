@@ -5,7 +5,7 @@ import { definedEnvironment, desiredState } from '../render/retire.js';
 import type { DesiredState } from '../render/types.js';
 import { openSource, readRevision, type ConfigSource } from '../source/open.js';
 import type { Revision } from '../source/types.js';
-import { chainSecretSources, envSecretSource, fileSecretSource, type SecretSource } from '../render/secrets.js';
+import { chainSecretSources, envSecretSource, fileSecretSource, loadDigestKey, type SecretSource } from '../render/secrets.js';
 
 /** Options every command understands; each also reads a BERTH_* environment variable. */
 export interface GlobalOptions {
@@ -35,8 +35,17 @@ export async function cliRevision(opts: GlobalOptions, env?: string): Promise<Re
   return readRevision(source, { ...(opts.ref && { ref: opts.ref }), ...(env && { env }), branchOf: (rev, e) => envBranch(rev, e) });
 }
 
-export function secretSourceFor(opts: Pick<GlobalOptions, 'secretsFile'>): SecretSource {
-  return opts.secretsFile ? chainSecretSources(fileSecretSource(opts.secretsFile), envSecretSource()) : envSecretSource();
+/**
+ * Which secret digest key a command uses: plan, apply and run the installation's key in --state-dir,
+ * made on first use (so they agree with each other and with the labels of running containers);
+ * render that key when there is one (a preview never writes); validate none (it prints no digest).
+ */
+export type DigestKeyUse = 'create' | 'existing' | 'none';
+
+export function secretSourceFor(opts: Pick<GlobalOptions, 'secretsFile' | 'stateDir'>, keyUse: DigestKeyUse = 'create'): SecretSource {
+  const source = opts.secretsFile ? chainSecretSources(fileSecretSource(opts.secretsFile), envSecretSource()) : envSecretSource();
+  const digestKey = keyUse === 'none' ? undefined : loadDigestKey(opts.stateDir, keyUse === 'create');
+  return digestKey ? { ...source, digestKey } : source;
 }
 
 export function requireEnv(opts: Pick<GlobalOptions, 'env'>): string {
@@ -49,7 +58,7 @@ export async function desiredStateFor(opts: GlobalOptions, unresolvedSecrets: Re
   const env = requireEnv(opts);
   const revision = await cliRevision(opts, env);
   if (opts.pruneEnvironment) checkPruneEnvironment(revision, env);
-  const rendered = desiredState(revision, env, { secrets: secretSourceFor(opts), unresolvedSecrets, ...(opts.pruneEnvironment && { pruneEnvironment: true }) });
+  const rendered = desiredState(revision, env, { secrets: secretSourceFor(opts, unresolvedSecrets === 'allow' ? 'existing' : 'create'), unresolvedSecrets, ...(opts.pruneEnvironment && { pruneEnvironment: true }) });
   if (!rendered.ok) throw new ValidationError(rendered.problems, env);
   return rendered.state;
 }

@@ -9,7 +9,8 @@ function flatten(value: unknown, prefix: string, out: Map<string, string>): void
   if (value !== undefined) out.set(prefix, canonicalJson(value));
 }
 
-const SECRET = /^"secret:([^:]+):sha256:/;
+// `hmac`: the keyed digest; `sha256`: the unkeyed one of containers made before it (render/secrets.ts).
+const SECRET = /^"secret:([^:]+):(sha256|hmac):/;
 
 /** `field: old → new` lines between two canonical container specs; secrets print as "(secret changed)". */
 export function specDiff(oldJson: string, next: Record<string, unknown>): string[] {
@@ -32,7 +33,8 @@ export function specDiff(oldJson: string, next: Record<string, unknown>): string
     if (before === after) continue;
     const label = key === 'name' || key === 'labels' ? key : `spec.${key}`;
     if ((before && SECRET.test(before)) || (after && SECRET.test(after))) {
-      lines.push(`${label}: (secret ${before === undefined ? 'added' : after === undefined ? 'removed' : 'changed'})`);
+      const rekeyed = SECRET.exec(before ?? '')?.[2] === 'sha256' && SECRET.exec(after ?? '')?.[2] === 'hmac';
+      lines.push(`${label}: (secret ${before === undefined ? 'added' : after === undefined ? 'removed' : rekeyed ? 'digest now keyed; the value may be unchanged' : 'changed'})`);
     } else if (before === undefined) lines.push(`${label}: + ${after}`);
     else if (after === undefined) lines.push(`${label}: - ${before}`);
     else lines.push(`${label}: ${before} → ${after}`);

@@ -2,10 +2,13 @@ import { BerthError, UsageError } from '../errors.js';
 import { SecretValue, secretEnvName, type SecretSource } from '../render/secrets.js';
 import type { Plan } from './types.js';
 
-/** How a secret appears in a saved plan: its name and a digest, never its value. */
+/**
+ * How a secret appears in a saved plan: its name and its keyed digest (SecretValue.digest(), with
+ * the state dir's key), never its value. Plans of berth before the keyed digest held `sha256`.
+ */
 interface SavedSecret {
   secretRef: string;
-  sha256: string;
+  hmac: string;
 }
 
 const DIGEST_CHARS = 16;
@@ -16,15 +19,17 @@ export function serializePlan(plan: Plan): string {
     plan,
     function (this: Record<string, unknown>, key, value: unknown) {
       const original = this[key];
-      if (original instanceof SecretValue) return { secretRef: original.ref, sha256: original.digest().slice(0, DIGEST_CHARS) } satisfies SavedSecret;
+      if (original instanceof SecretValue) return { secretRef: original.ref, hmac: original.digest().slice(0, DIGEST_CHARS) } satisfies SavedSecret;
       return value;
     },
     2,
   );
 }
 
-function isSavedSecret(v: unknown): v is SavedSecret {
-  return typeof v === 'object' && v !== null && typeof (v as SavedSecret).secretRef === 'string' && typeof (v as SavedSecret).sha256 === 'string';
+/** A secret reference of a saved plan: this berth's form (`hmac`) or the unkeyed one before it (`sha256`). */
+function isSavedSecret(v: unknown): v is SavedSecret | { secretRef: string; sha256: string } {
+  if (typeof v !== 'object' || v === null || typeof (v as SavedSecret).secretRef !== 'string') return false;
+  return typeof (v as SavedSecret).hmac === 'string' || typeof (v as { sha256?: unknown }).sha256 === 'string';
 }
 
 /**
@@ -47,10 +52,13 @@ export function parseSavedPlan(text: string, secrets: SecretSource, file: string
     if (!env) continue;
     for (const [name, value] of Object.entries(env as Record<string, unknown>)) {
       if (!isSavedSecret(value)) continue;
-      const secret = new SecretValue(value.secretRef, secrets.get(value.secretRef));
+      if (!('hmac' in value)) {
+        throw new BerthError('E_PLAN_STALE', `saved plan is stale: it was made by an older berth (unkeyed secret digest, secret "${value.secretRef}" of app ${app.app}); make a new plan`, { file, app: app.app });
+      }
+      const secret = new SecretValue(value.secretRef, secrets.get(value.secretRef), secrets.digestKey);
       if (!secret.resolved) throw new UsageError(`saved plan needs secret "${value.secretRef}" (app ${app.app}, env ${name}); set ${secretEnvName(value.secretRef)} or pass --secrets-file`, { file, app: app.app });
-      if (secret.digest().slice(0, DIGEST_CHARS) !== value.sha256) {
-        throw new BerthError('E_PLAN_STALE', `saved plan is stale: secret "${value.secretRef}" (app ${app.app}) has changed since the plan was made; make a new plan`, { file, app: app.app });
+      if (secret.digest().slice(0, DIGEST_CHARS) !== value.hmac) {
+        throw new BerthError('E_PLAN_STALE', `saved plan is stale: secret "${value.secretRef}" (app ${app.app}) has changed since the plan was made (or the plan was made with another --state-dir, whose secret digest key differs); make a new plan`, { file, app: app.app });
       }
       env[name] = secret;
     }

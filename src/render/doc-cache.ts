@@ -1,5 +1,5 @@
 import type { RepoFile } from '../source/types.js';
-import { parseYaml, type ParsedDoc } from './parse.js';
+import { limitProblem, parseYaml, type ParsedDoc } from './parse.js';
 import type { Problem } from './problems.js';
 import { validateDoc, type DocKind } from './schema.js';
 
@@ -30,7 +30,8 @@ export class DocCache {
       return cached;
     }
     this.misses++;
-    const parsed = parseYaml(file.path, file.content);
+    // Left unread by the source (limits.ts): a problem, never an absent or empty file.
+    const parsed = file.unread ? { ok: false as const, problems: [limitProblem(file.path, file.unread)] } : parseYaml(file.path, file.content);
     const result: CheckedDoc = parsed.ok ? { doc: parsed.doc, problems: validateDoc(kind, parsed.doc) } : { problems: parsed.problems };
     // Documents are shared between renders: freeze so no stage can patch a cached value in place.
     if (result.doc) deepFreeze(result.doc.value);

@@ -1,4 +1,5 @@
 import { applyPatch, type Operation } from 'rfc6902';
+import { MAX_DOC_NODES } from '../source/limits.js';
 import { splitPointer, valueAt } from './parse.js';
 
 const POINTER = /^(\/([^~]|~[01])*)*$/;
@@ -39,9 +40,16 @@ export function applyJsonPatch(doc: unknown, ops: readonly Operation[]): PatchRe
       if (ptr !== undefined && (typeof ptr !== 'string' || !POINTER.test(ptr))) {
         return { ok: false, index, message: `${JSON.stringify(ptr)} is not a JSON pointer (RFC 6901): it must be empty or start with "/", and "~" must be followed by 0 or 1` };
       }
+      // No app field is called that, and JavaScript would read it as the object's prototype.
+      if (typeof ptr === 'string' && splitPointer(ptr).includes('__proto__')) {
+        return { ok: false, index, message: `${JSON.stringify(ptr)} has a "__proto__" segment; no app field has that name` };
+      }
     }
   }
   const copy = structuredClone(doc);
+  // `copy` is the one operation that can grow a document beyond what its file holds (each copy
+  // can double it): the result is held to the same node limit as a parsed document.
+  let nodes = countNodes(copy, MAX_DOC_NODES);
   // A pointer into the root must be applied to a container; wrap so `""` paths work too.
   const box = { root: copy };
   const boxed = ops.map((op) => {
@@ -55,6 +63,10 @@ export function applyJsonPatch(doc: unknown, ops: readonly Operation[]): PatchRe
     for (const ptr of [op.path, (op as { from?: string }).from]) {
       const bad = ptr === undefined ? undefined : malformedIndex(box.root, ptr, op.op === 'add' || op.op === 'move' || op.op === 'copy');
       if (bad) return { ok: false, index: i, message: bad };
+    }
+    if (op.op === 'copy') {
+      nodes += countNodes(valueAt(box.root, op.from), MAX_DOC_NODES - nodes);
+      if (nodes > MAX_DOC_NODES) return { ok: false, index: i, message: `the copy would grow the app past ${MAX_DOC_NODES.toLocaleString('en-US')} nodes (keys, values and list items), berth's limit for one document` };
     }
     let err: unknown;
     try {
@@ -76,15 +88,34 @@ export function applyJsonPatch(doc: unknown, ops: readonly Operation[]): PatchRe
   return { ok: true, value: box.root };
 }
 
-/** RFC 7396 JSON Merge Patch: objects merge recursively, `null` deletes, anything else replaces. */
+/**
+ * RFC 7396 JSON Merge Patch: objects merge recursively, `null` deletes, anything else replaces.
+ * Keys are defined as own properties, so a `__proto__` key is a field like any other (the schema
+ * refuses it) and never the result's prototype.
+ */
 export function applyMergePatch(target: unknown, patch: unknown): unknown {
   if (!isPlainObject(patch)) return structuredClone(patch);
   const out: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete out[key];
-    else out[key] = applyMergePatch(out[key], value);
+    else {
+      const own = Object.prototype.hasOwnProperty.call(out, key) ? out[key] : undefined;
+      Object.defineProperty(out, key, { value: applyMergePatch(own, value), enumerable: true, writable: true, configurable: true });
+    }
   }
   return out;
+}
+
+/** Nodes of a value (every object, array and scalar counts one), counting stops past `budget`. */
+function countNodes(value: unknown, budget: number): number {
+  let count = 0;
+  const stack: unknown[] = [value];
+  while (stack.length && count <= budget) {
+    const v = stack.pop();
+    count++;
+    if (v && typeof v === 'object') for (const child of Object.values(v)) stack.push(child);
+  }
+  return count;
 }
 
 /** An array segment along `pointer` that is not a canonical index (digits, no leading zero; "-" last, for add). */

@@ -14,6 +14,7 @@ import {
   SCALAR_STYLE_SINGLE_QUOTED,
   type Event,
 } from 'js-yaml';
+import { MAX_DOC_DEPTH, MAX_DOC_NODES } from '../source/limits.js';
 
 // The fast path of parseYaml (parse.ts). js-yaml's parser turns a file into events several times
 // faster than `yaml` builds its document tree; the plain value is then built here by `yaml`'s own
@@ -99,13 +100,48 @@ interface Frame {
  * as a key `c` of the outer mapping, where `yaml` (and YAML) see an error.
  */
 export function parseFast(content: string): Record<string, unknown> | undefined {
-  if (DIVERGENT_TEXT.test(content) || hasLongLine(content)) return undefined;
+  const read = readFast(content);
+  return read && 'value' in read ? read.value : undefined;
+}
+
+/**
+ * What the fast path makes of a file: its value; or, for a document over MAX_DOC_NODES, the count
+ * and the offset of the first node past the limit (counted as parse.ts counts them, so both paths
+ * refuse a document alike); or undefined: only `yaml` may say.
+ */
+export type FastRead = { value: Record<string, unknown> } | { nodes: number; at: number } | undefined;
+
+/** parseFast, also refusing a document with too many nodes before building anything of it (limits.ts). */
+export function readFast(content: string): FastRead {
   let events: Event[];
   try {
-    events = parseEvents(content, {});
+    // Deeper documents go to `yaml`, whose parser counts depth the way MAX_DOC_DEPTH is meant (parse.ts).
+    events = parseEvents(content, { maxDepth: MAX_DOC_DEPTH - 1 });
   } catch {
     return undefined;
   }
+  const nodes = countNodes(events);
+  if (nodes.count > MAX_DOC_NODES) return { nodes: nodes.count, at: nodes.at };
+  if (DIVERGENT_TEXT.test(content) || hasLongLine(content)) return undefined;
+  const value = build(content, events);
+  return value && { value };
+}
+
+/** Scalars, mappings, sequences and aliases, and where the first one past MAX_DOC_NODES starts. */
+function countNodes(events: readonly Event[]): { count: number; at: number } {
+  let count = 0;
+  let at = -1;
+  for (const e of events) {
+    if (e.type === EVENT_POP || e.type === EVENT_DOCUMENT) continue;
+    if (++count !== MAX_DOC_NODES + 1) continue;
+    if (e.type === EVENT_SCALAR) at = e.style === SCALAR_STYLE_SINGLE_QUOTED || e.style === SCALAR_STYLE_DOUBLE_QUOTED ? e.valueStart - 1 : e.valueStart;
+    else if (e.type === EVENT_ALIAS) at = e.anchorStart - 1;
+    else at = e.start;
+  }
+  return { count, at };
+}
+
+function build(content: string, events: readonly Event[]): Record<string, unknown> | undefined {
   const first = events[0];
   if (first?.type !== EVENT_DOCUMENT || first.directives.length || events[1]?.type !== EVENT_MAPPING) return undefined;
   if (first.explicitStart && !DOCUMENT_START.test(content)) return undefined;

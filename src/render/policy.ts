@@ -74,13 +74,14 @@ function qualifiedPrefix(prefix: string): string {
   return hasRegistry ? prefix : `docker.io/${prefix}`;
 }
 
-const where = (env: string): string => `berth.yaml environments.${env}.policy (or the top-level policy)`;
+/** Where a policy field is set. The same words in every environment, so a problem seen in several is reported once. */
+const where = (field: string): string => `berth.yaml: policy.${field} (at the top, or under the environment)`;
 
 /**
  * What the environment's policy refuses in its apps: host paths, privileged mode, capabilities,
  * images, host ports and nginx directives. Each problem points at the app's field.
  */
-export function policyChecks(apps: readonly DesiredApp[], policy: RepoPolicy, env: string, locate: Locator): Problem[] {
+export function policyChecks(apps: readonly DesiredApp[], policy: RepoPolicy, locate: Locator): Problem[] {
   const problems: Problem[] = [];
   const add = (code: Problem['code'], app: string, pointer: string, message: string, key = false): void => {
     problems.push({ code, ...locate(app, pointer, key), pointer, message });
@@ -95,24 +96,24 @@ export function policyChecks(apps: readonly DesiredApp[], policy: RepoPolicy, en
         add('policy', app.name, at, `volume source ${JSON.stringify(v.source)} contains "..": write the host path it means`);
       } else if (!policy.hostPaths.some((root) => within(dir, root))) {
         const allowed = policy.hostPaths.length ? `allowed: ${policy.hostPaths.join(', ')}` : 'no host path is allowed';
-        add('policy', app.name, at, `volume source ${v.source} is a host path the environment's policy does not allow (${allowed}); use a named volume, or allow it in ${where(env)}: hostPaths`);
+        add('policy', app.name, at, `volume source ${v.source} is a host path the environment's policy does not allow (${allowed}); use a named volume, or allow it in ${where('hostPaths')}`);
       }
     }
     if (spec.privileged && !policy.privileged) {
-      add('policy', app.name, '/spec/privileged', `app "${app.name}" asks for a privileged container, which the environment's policy does not allow; set privileged: true in ${where(env)} to allow it`);
+      add('policy', app.name, '/spec/privileged', `app "${app.name}" asks for a privileged container, which the environment's policy does not allow; allow it in ${where('privileged')}`);
     }
     for (const [i, cap] of (spec.capAdd ?? []).entries()) {
       if (policy.capabilities.includes(cap)) continue;
       const allowed = policy.capabilities.length ? `allowed: ${policy.capabilities.join(', ')}` : 'no capability is allowed';
-      add('policy', app.name, `/spec/capAdd/${i}`, `capability ${cap} is not allowed by the environment's policy (${allowed}); list it in ${where(env)}: capabilities`);
+      add('policy', app.name, `/spec/capAdd/${i}`, `capability ${cap} is not allowed by the environment's policy (${allowed}); list it in ${where('capabilities')}`);
     }
     if (policy.images && !policy.images.some((prefix) => imageAllowed(spec.image, prefix))) {
-      add('policy', app.name, '/spec/image', `image ${spec.image} is not from an allowed source (allowed: ${policy.images.join(', ') || 'none'}); allowed prefixes are set in ${where(env)}: images`);
+      add('policy', app.name, '/spec/image', `image ${spec.image} is not from an allowed source (allowed: ${policy.images.join(', ') || 'none'}); allowed prefixes are set in ${where('images')}`);
     }
     for (const [i, port] of spec.ports.entries()) {
       if (port.hostPort === undefined || policy.hostPorts.some(([lo, hi]) => port.hostPort! >= lo && port.hostPort! <= hi)) continue;
       const allowed = policy.hostPorts.map(([lo, hi]) => (lo === hi ? String(lo) : `${lo}-${hi}`)).join(', ') || 'none';
-      add('policy', app.name, `/spec/ports/${i}/hostPort`, `host port ${port.hostPort} is not allowed by the environment's policy (allowed: ${allowed}); change it, or allow it in ${where(env)}: hostPorts`);
+      add('policy', app.name, `/spec/ports/${i}/hostPort`, `host port ${port.hostPort} is not allowed by the environment's policy (allowed: ${allowed}); change it, or allow it in ${where('hostPorts')}`);
     }
     if (spec.route?.nginx) {
       for (const p of checkDirectives(spec.route.nginx, policy.nginxDirectives)) add('nginx-directive', app.name, `/spec/route/nginx${p.pointer}`, p.message, p.key);

@@ -18,6 +18,7 @@ export type ProblemCode =
   | 'secret-missing'
   | 'unknown-environment'
   | 'invalid-reference'
+  | 'too-large'
   | 'policy'
   | 'nginx-directive';
 

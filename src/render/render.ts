@@ -9,7 +9,7 @@ import { joinPointer, valueAt, type ParsedDoc, type Position } from './parse.js'
 import { compareProblems, type Problem } from './problems.js';
 import { policyChecks, resolvePolicy, type RawPolicy } from './policy.js';
 import { validateValue } from './schema.js';
-import { secretEnvName, SecretValue, type SecretSource } from './secrets.js';
+import { digestKeyId, secretEnvName, SecretValue, type SecretSource } from './secrets.js';
 import type { DesiredApp, DesiredState, EnvironmentConfig, EnvValue, PluginConfig, RenderedSpec, RepositoryConfig } from './types.js';
 
 export interface RenderOptions {
@@ -95,7 +95,20 @@ export function loadRepositoryConfig(revision: Revision, cache = new DocCache())
     environments[name] = { branch: env.branch, selfHeal: env.selfHeal ?? false, prune: env.prune ?? true, ...(env.retired && { retired: true }), ...(env.healLimit && { healLimit: env.healLimit }), policy: resolvePolicy(raw.policy, env.policy) };
   }
   const secrets: Record<string, string> = {};
-  for (const [name, s] of Object.entries(raw.secrets ?? {})) secrets[name] = s.description ?? '';
+  const byVariable = new Map<string, string>();
+  const problems: Problem[] = [];
+  for (const [name, s] of Object.entries(raw.secrets ?? {})) {
+    secrets[name] = s.description ?? '';
+    // db-password and db_password would both read BERTH_SECRET_DB_PASSWORD: one value for two names.
+    const variable = secretEnvName(name);
+    const other = byVariable.get(variable);
+    if (other === undefined) byVariable.set(variable, name);
+    else {
+      const pointer = joinPointer(['secrets', name]);
+      problems.push({ code: 'schema', file: checked.doc.file, ...checked.doc.locate(pointer, true), pointer, message: `secret "${name}" would read the same variable ${variable} as secret "${other}"; rename one of them` });
+    }
+  }
+  if (problems.length) return { problems, doc: checked.doc };
   return { config: { environments, secrets }, doc: checked.doc, problems: [] };
 }
 
@@ -171,7 +184,11 @@ export function renderEnvironment(revision: Revision, environment: string, optio
 
   for (const file of files.filter((f) => f.path.startsWith('overlays/'))) {
     const [, envDir, ...rest] = file.path.split('/');
-    if (!envDir || rest.length === 0) continue;
+    if (!envDir) continue;
+    if (rest.length === 0) {
+      problems.push({ code: 'overlay-unknown-environment', file: file.path, line: 1, column: 1, message: `${file.path} is not in an environment's folder, so no environment would apply it; move it to overlays/<environment>/ (environments: ${Object.keys(repo.config.environments).join(', ')})` });
+      continue;
+    }
     if (!repo.config.environments[envDir]) {
       const guess = didYouMean(envDir, Object.keys(repo.config.environments));
       problems.push({ code: 'overlay-unknown-environment', file: file.path, line: 1, column: 1, message: `overlays/${envDir}/ is not an environment in berth.yaml${guess ? `; did you mean overlays/${guess}/?` : ''}` });
@@ -205,7 +222,7 @@ export function renderEnvironment(revision: Revision, environment: string, optio
   // One rendered app depends only on its app file, its overlays, the declared secrets and their
   // values: memoised on exactly those, so a one-file commit re-renders one app.
   const secretCtx: SecretContext = { source: options.secrets, declared: repo.config.secrets, allowUnresolved: options.unresolvedSecrets === 'allow' };
-  const secretKey = sha256(canonicalJson(Object.keys(repo.config.secrets).sort().map((n) => [n, options.secrets.get(n) ?? null, secretCtx.allowUnresolved])));
+  const secretKey = sha256(canonicalJson([digestKeyId(options.secrets.digestKey), ...Object.keys(repo.config.secrets).sort().map((n) => [n, options.secrets.get(n) ?? null, secretCtx.allowUnresolved])]));
   const apps: DesiredApp[] = [];
   const unresolved = new Set<string>();
   for (const draft of [...drafts.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
@@ -221,7 +238,7 @@ export function renderEnvironment(revision: Revision, environment: string, optio
 
   const locator: Locator = (app, pointer, key) => locateField(drafts.get(app)!, pointer, key);
   problems.push(...crossChecks(apps, locator, invalidApps));
-  problems.push(...policyChecks(apps, settings.policy, environment, locator));
+  problems.push(...policyChecks(apps, settings.policy, locator));
 
   const plugins: PluginConfig[] = [];
   const pluginNames = new Map<string, string>();
@@ -312,7 +329,7 @@ function resolveApp(draft: AppDraft, secrets: SecretContext, unresolved: Set<str
         }
         unresolved.add(v.secretRef);
       }
-      env[key] = new SecretValue(v.secretRef, value);
+      env[key] = new SecretValue(v.secretRef, value, secrets.source.digestKey);
     } else env[key] = String(v);
   }
   if (!ok) return undefined;
@@ -366,7 +383,7 @@ function resolveApp(draft: AppDraft, secrets: SecretContext, unresolved: Set<str
  */
 export function containerFields(name: string, labels: Record<string, string>, spec: RenderedSpec): Record<string, unknown> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(spec.env)) env[k] = typeof v === 'string' ? v : `secret:${v.ref}:sha256:${v.digest().slice(0, 16)}`;
+  for (const [k, v] of Object.entries(spec.env)) env[k] = typeof v === 'string' ? v : `secret:${v.ref}:hmac:${v.digest().slice(0, 16)}`;
   return {
     name,
     labels,

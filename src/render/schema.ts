@@ -68,6 +68,8 @@ function describe(schema: unknown): string {
 
 function jsonType(v: unknown): string {
   if (v === null) return 'null';
+  // YAML's .nan and .inf are numbers to JavaScript, but no field takes them.
+  if (typeof v === 'number' && !Number.isFinite(v)) return `${Number.isNaN(v) ? '.nan' : v > 0 ? '.inf' : '-.inf'} (not a finite number)`;
   if (Array.isArray(v)) return 'array';
   return typeof v;
 }

@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createHmac, randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import path from 'node:path';
 import { inspect } from 'node:util';
 import { parse } from 'yaml';
 import { UsageError } from '../errors.js';
@@ -12,12 +13,17 @@ export const MASK = '********';
  */
 export class SecretValue {
   readonly #value: string | undefined;
+  readonly #digestKey: Uint8Array;
   readonly ref: string;
 
-  /** `value` undefined: declared but not set (render previews only; reveal() refuses). */
-  constructor(ref: string, value: string | undefined) {
+  /**
+   * `value` undefined: declared but not set (render previews only; reveal() refuses).
+   * `digestKey`: the installation's key (loadDigestKey); without one, a random key of this process.
+   */
+  constructor(ref: string, value: string | undefined, digestKey: Uint8Array = processDigestKey()) {
     this.ref = ref;
     this.#value = value;
+    this.#digestKey = digestKey;
   }
 
   get resolved(): boolean {
@@ -29,9 +35,13 @@ export class SecretValue {
     return this.#value;
   }
 
-  /** Digest for spec hashes: a rotated secret changes the hash without the hash exposing it. */
+  /**
+   * Digest for spec hashes, labels and saved plans: a rotated secret changes it without exposing
+   * the value. Keyed (HMAC-SHA256), so a guessed value cannot be checked against a `docker inspect`
+   * without the key.
+   */
   digest(): string {
-    return createHash('sha256').update(`berth-secret:${this.ref}:`).update(this.#value ?? '\0unresolved').digest('hex');
+    return createHmac('sha256', this.#digestKey).update(`berth-secret:${this.ref}:`).update(this.#value ?? '\0unresolved').digest('hex');
   }
 
   toJSON(): string {
@@ -51,6 +61,78 @@ export class SecretValue {
 export interface SecretSource {
   get(name: string): string | undefined;
   describe(): string;
+  /**
+   * Key of the secrets' digests (loadDigestKey). plan, apply and run must share one, or each
+   * sees the others' containers as changed; without one, a random key of this process.
+   */
+  readonly digestKey?: Uint8Array;
+}
+
+/** The installation's digest key, in the state dir: 32 random bytes, readable by its owner only. */
+export const DIGEST_KEY_FILE = 'secret-digest.key';
+const DIGEST_KEY_BYTES = 32;
+
+let processKey: Uint8Array | undefined;
+
+/** The key of a process without a state dir's key (tests, validate): random, so its digests reveal nothing. */
+function processDigestKey(): Uint8Array {
+  return (processKey ??= randomBytes(DIGEST_KEY_BYTES));
+}
+
+/** A short name for a key, for cache keys: two keys, two names; the name tells nothing of the key. */
+export function digestKeyId(key: Uint8Array = processDigestKey()): string {
+  return createHmac('sha256', key).update('berth-digest-key-id').digest('hex').slice(0, 16);
+}
+
+/**
+ * The secret digest key kept in `stateDir` (DIGEST_KEY_FILE). With `create`, made on first use:
+ * written in full to a temporary file, then linked into place, so two processes starting at once
+ * both end up with the one that was linked first. Without `create`, undefined when there is none.
+ */
+export function loadDigestKey(stateDir: string, create: boolean): Uint8Array | undefined {
+  const file = path.join(stateDir, DIGEST_KEY_FILE);
+  const existing = readDigestKey(file);
+  if (existing || !create) return existing;
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      writeSync(fd, randomBytes(DIGEST_KEY_BYTES));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(tmp, file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // EEXIST: another process was first; its key is the key. A file system without hard links: rename.
+      if (code !== 'EEXIST') {
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+        if (!readDigestKey(file)) renameSync(tmp, file);
+      }
+    }
+  } catch (err) {
+    throw new UsageError(`cannot create the secret digest key ${file}: ${(err as Error).message}; pass a writable --state-dir (BERTH_STATE_DIR)`, { file });
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  return readDigestKey(file)!;
+}
+
+function readDigestKey(file: string): Uint8Array | undefined {
+  let key: Buffer;
+  try {
+    key = readFileSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UsageError(`cannot read the secret digest key ${file}: ${(err as Error).message}`, { file });
+  }
+  if (key.length !== DIGEST_KEY_BYTES) {
+    throw new UsageError(`the secret digest key ${file} holds ${key.length} bytes, expected ${DIGEST_KEY_BYTES}; remove it to have a new one made (every app with secrets is then rolled once)`, { file });
+  }
+  return key;
 }
 
 /** Environment variable for a secret name: `db-password` → `BERTH_SECRET_DB_PASSWORD`. */

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SourceError } from '../errors.js';
-import type { RepoFile, Revision } from './types.js';
+import { MAX_FILE_BYTES, ReadBudget, readingOrder } from './limits.js';
+import type { RepoFile, Revision, UnreadFile } from './types.js';
 
 /** The folders of a config repo that berth reads; everything else is ignored. */
 const CONFIG_DIRS = ['apps', 'overlays', 'plugins'] as const;
@@ -85,13 +86,39 @@ export async function readDirectoryRevision(dir: string): Promise<Revision> {
   }
   const seen = new Set<string>();
   for (const sub of CONFIG_DIRS) await walk(root, sub, paths, seen);
-  paths.sort();
+  paths.sort(readingOrder);
+  // Sizes first: a file over a limit is never read into memory (limits.ts).
+  const sizes = await Promise.all(paths.map(async (p) => (await stat(path.join(root, p))).size));
+  const budget = new ReadBudget();
   const files = new Map<string, RepoFile>();
   await Promise.all(
-    paths.map(async (p) => {
-      const buf = await readFile(path.join(root, p));
-      files.set(p, { path: p, id: blobId(buf), content: buf.toString('utf8') });
+    paths.map(async (p, i) => {
+      const unread = budget.admit(sizes[i]!);
+      const read = unread ? { unread } : await readBounded(path.join(root, p), sizes[i]!);
+      if ('unread' in read) files.set(p, { path: p, id: `unread:${read.unread.bytes}`, content: '', unread: read.unread });
+      else files.set(p, { path: p, id: blobId(read.buf), content: read.buf.toString('utf8') });
     }),
   );
   return { ref: {}, files: new Map([...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) };
+}
+
+/**
+ * The file's bytes, never more than MAX_FILE_BYTES + 1 of them: a file that grew past the limit
+ * since its stat stays unread. `size` is its size at the stat.
+ */
+async function readBounded(file: string, size: number): Promise<{ buf: Buffer } | { unread: UnreadFile }> {
+  const handle = await open(file, 'r');
+  try {
+    for (;;) {
+      const buf = Buffer.alloc(Math.min(size, MAX_FILE_BYTES) + 1);
+      let length = 0;
+      for (let n = -1; n !== 0 && length < buf.length; length += n) n = (await handle.read(buf, length, buf.length - length, length)).bytesRead;
+      if (length < buf.length) return { buf: buf.subarray(0, length) };
+      // Longer than at the stat: over the limit now, or read it again at its new size.
+      size = Math.max((await handle.stat()).size, buf.length);
+      if (size > MAX_FILE_BYTES) return { unread: { limit: 'file', bytes: size } };
+    }
+  } finally {
+    await handle.close();
+  }
 }

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, open, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { constants as zlibConstants, inflateSync } from 'node:zlib';
 import git, { type CommitObject } from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import { BerthError } from '../errors.js';
+import { ReadBudget, readingOrder } from './limits.js';
 import type { RepoFile, Revision } from './types.js';
 
 export class GitError extends BerthError {
@@ -69,7 +71,7 @@ export class GitSource {
   readonly #remote: boolean;
   readonly #auth: GitAuth;
   readonly #cache = {};
-  #blobs = new Map<string, string>();
+  #blobs = new Map<string, { content: string; bytes: number }>();
   #remoteHead: string | undefined;
   /** Blob reads of the last revision: a one-file commit reads one. */
   lastBlobReads = 0;
@@ -177,20 +179,26 @@ export class GitSource {
         }
       };
       await walkTree(commit.tree, '');
-      const next = new Map<string, string>();
+      const next = new Map<string, { content: string; bytes: number }>();
       this.lastBlobReads = 0;
-      const files = new Map<string, RepoFile>();
-      for (const e of entries.sort((a, b) => (a.path < b.path ? -1 : 1))) {
-        let content = this.#blobs.get(e.oid);
-        if (content === undefined) {
-          const { blob } = await git.readBlob({ fs, gitdir: this.#gitdir, oid: e.oid, cache: this.#cache });
-          content = Buffer.from(blob).toString('utf8');
-          this.lastBlobReads++;
+      const read = new Map<string, RepoFile>();
+      // A blob over a limit (limits.ts) is never decoded or parsed; a loose one is not even inflated.
+      const budget = new ReadBudget();
+      for (const e of entries.sort((a, b) => readingOrder(a.path, b.path))) {
+        let known = this.#blobs.get(e.oid);
+        let blob: Uint8Array | undefined;
+        const bytes = known?.bytes ?? (await this.#looseBlobSize(e.oid)) ?? (blob = await this.#readBlob(e.oid)).length;
+        const unread = budget.admit(bytes);
+        if (unread) {
+          read.set(e.path, { path: e.path, id: e.oid, content: '', unread });
+          continue;
         }
-        next.set(e.oid, content);
-        files.set(e.path, { path: e.path, id: e.oid, content });
+        known ??= { content: Buffer.from(blob ?? (await this.#readBlob(e.oid))).toString('utf8'), bytes };
+        next.set(e.oid, known);
+        read.set(e.path, { path: e.path, id: e.oid, content: known.content });
       }
       this.#blobs = next;
+      const files = new Map([...read].sort(([a], [b]) => (a < b ? -1 : 1)));
       return {
         ref: { sha, ...(branch && { branch }), author: `${commit.author.name} <${commit.author.email}>`, message: commit.message.trim().split('\n')[0] ?? '' },
         files,
@@ -198,6 +206,42 @@ export class GitSource {
     } catch (err) {
       if (err instanceof GitError) throw err;
       throw this.#wrap(err, `reading commit ${sha}`, { ref, sha });
+    }
+  }
+
+  async #readBlob(oid: string): Promise<Uint8Array> {
+    this.lastBlobReads++;
+    return (await git.readBlob({ fs, gitdir: this.#gitdir, oid, cache: this.#cache })).blob;
+  }
+
+  /**
+   * The size of a blob stored as a loose object, from the header at the start of its compressed
+   * file (`blob <size>\0`), without inflating the rest; undefined when it is packed (or unreadable).
+   */
+  async #looseBlobSize(oid: string): Promise<number | undefined> {
+    let handle;
+    try {
+      handle = await open(path.join(this.#gitdir, 'objects', oid.slice(0, 2), oid.slice(2)), 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      // The header is the first few bytes inflated; a little of the stream is enough for it.
+      for (const take of [64, 1024]) {
+        const { buffer, bytesRead } = await handle.read(Buffer.alloc(take), 0, take, 0);
+        let head: Buffer;
+        try {
+          head = inflateSync(buffer.subarray(0, bytesRead), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+        } catch {
+          return undefined;
+        }
+        const header = /^blob (\d+)\0/.exec(head.subarray(0, 32).toString('latin1'));
+        if (header) return Number(header[1]);
+        if (bytesRead < take) return undefined;
+      }
+      return undefined;
+    } finally {
+      await handle.close();
     }
   }
 

@@ -5,7 +5,15 @@ export interface RepoFile {
   readonly path: string;
   readonly id: string;
   readonly content: string;
+  /** Set when the source left the file unread because of a size limit (limits.ts); `content` is then empty. */
+  readonly unread?: UnreadFile;
 }
+
+/**
+ * Why a file was not read (limits.ts): it is over MAX_FILE_BYTES (`file`), or the revision's config
+ * files up to and including it come to `total`, over MAX_REPO_BYTES (`repo`).
+ */
+export type UnreadFile = { readonly limit: 'file'; readonly bytes: number } | { readonly limit: 'repo'; readonly bytes: number; readonly total: number };
 
 /** Where a revision came from. A directory read in place has no sha. */
 export interface RevisionRef {

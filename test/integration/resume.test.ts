@@ -73,7 +73,7 @@ describe('berth apply is resumable and locked (real CLI, Docker, nginx)', () => 
     const second = await berth(['apply'], env);
     assert.equal(second.code, 0, second.stderr);
 
-    const h = harness(repo.dir, repo.env, nginx);
+    const h = harness(repo.dir, repo.env, nginx, stateDir);
     const desired = await h.render();
     const web = desired.apps.find((a) => a.name === 'web')!;
     const live = (await h.runtime.list(repo.env)).filter((c) => c.app === 'web');

@@ -82,3 +82,26 @@ describe('applyMergePatch (RFC 7396 appendix A)', () => {
     });
   }
 });
+
+describe('hostile patches', () => {
+  it('keeps a "__proto__" merge key as an own field, never the prototype', () => {
+    const out = applyMergePatch({ spec: { image: 'a' } }, JSON.parse('{"spec":{"image":null,"__proto__":{"image":"b"}}}')) as { spec: Record<string, unknown> };
+    assert.equal(Object.getPrototypeOf(out.spec), Object.prototype);
+    assert.deepEqual(Object.keys(out.spec), ['__proto__']);
+    assert.equal(out.spec.image, undefined, 'no inherited image');
+  });
+
+  it('refuses a "__proto__" segment in a patch pointer', () => {
+    const r = applyJsonPatch({ spec: {} }, [{ op: 'add', path: '/spec/__proto__/image', value: 'x' }]);
+    assert.deepEqual(r, { ok: false, index: 0, message: '"/spec/__proto__/image" has a "__proto__" segment; no app field has that name' });
+  });
+
+  it('stops a copy that doubles the document past the node limit, before memory runs out', () => {
+    const ops: Operation[] = [{ op: 'add', path: '/spec/command', value: ['x'] }];
+    for (let i = 0; i < 40; i++) ops.push({ op: 'copy', from: '/spec/command', path: '/spec/command/-' });
+    const r = applyJsonPatch({ spec: {} }, ops);
+    assert.equal(r.ok, false);
+    assert.ok(!r.ok && r.index === 16, `refused at the copy that crosses 100,000 nodes (got ${!r.ok && r.index})`);
+    assert.match(!r.ok ? r.message : '', /the copy would grow the app past 100,000 nodes/);
+  });
+});

@@ -11,7 +11,7 @@ import { observe } from '../../src/runtime/observe.js';
 import { plan } from '../../src/plan/plan.js';
 import type { Plan } from '../../src/plan/types.js';
 import { renderEnvironment } from '../../src/render/render.js';
-import { envSecretSource } from '../../src/render/secrets.js';
+import { envSecretSource, loadDigestKey, type SecretSource } from '../../src/render/secrets.js';
 import type { DesiredState } from '../../src/render/types.js';
 import { readDirectoryRevision } from '../../src/source/directory.js';
 import { EXAMPLE_REPO } from './repo.js';
@@ -48,11 +48,17 @@ export interface Harness {
   apply(): Promise<ApplyReport & { plan: Plan }>;
 }
 
-export function harness(dir: string, env: string, nginx: TestNginx): Harness {
+/**
+ * Drivers and render/plan/apply in this process. Pass the CLI's `stateDir` when the test compares
+ * with what a `berth` process applied: secrets are digested with that installation's key.
+ */
+export function harness(dir: string, env: string, nginx: TestNginx, stateDir?: string): Harness {
   const runtime = new DockerDriver({ host: process.env.DOCKER_HOST, hostIp: '127.0.0.1' });
   const proxy = new NginxDriver({ confDir: nginx.confDir, listen: nginx.listen, testCmd: nginx.testCmd, reloadCmd: nginx.reloadCmd, minReloadIntervalMs: 0 });
+  const digestKey = stateDir ? loadDigestKey(stateDir, true) : undefined;
+  const secrets: SecretSource = digestKey ? { ...SECRETS, digestKey } : SECRETS;
   const render = async (): Promise<DesiredState> => {
-    const r = renderEnvironment(await readDirectoryRevision(dir), env, { secrets: SECRETS });
+    const r = renderEnvironment(await readDirectoryRevision(dir), env, { secrets });
     if (!r.ok) throw new Error(r.problems.map((p) => p.message).join('\n'));
     return r.state;
   };

@@ -8,7 +8,7 @@ import { paint, type Out } from '../output.js';
 export async function validateCommand(opts: GlobalOptions, out: Out): Promise<number> {
   const revision = await cliRevision(opts);
   const result = validateRepository(revision, {
-    secrets: secretSourceFor(opts),
+    secrets: secretSourceFor(opts, 'none'),
     unresolvedSecrets: opts.requireSecrets ? 'error' : 'allow',
     ...(opts.env && { environments: [opts.env] }),
   });
