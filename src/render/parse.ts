@@ -47,6 +47,7 @@ const OPTIONS = { prettyErrors: false, uniqueKeys: false, strict: true } as cons
 
 /** A file over a size limit (limits.ts), at its line 1: left unread by the source, or found too big here. */
 export function limitProblem(file: string, unread: UnreadFile): Problem {
+  if (unread.limit === 'symlink') return { code: 'symlink', file, line: 1, column: 1, message: unread.reason };
   const message =
     unread.limit === 'file'
       ? `file is ${formatBytes(unread.bytes)}; berth reads config files up to ${formatBytes(MAX_FILE_BYTES)}`

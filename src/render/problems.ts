@@ -20,7 +20,8 @@ export type ProblemCode =
   | 'invalid-reference'
   | 'too-large'
   | 'policy'
-  | 'nginx-directive';
+  | 'nginx-directive'
+  | 'symlink';
 
 /** One thing wrong with the config repo, pointing at the line to fix. */
 export interface Problem {

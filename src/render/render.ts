@@ -5,7 +5,7 @@ import { didYouMean } from '../util/suggest.js';
 import { crossChecks, type Locator } from './checks.js';
 import { DocCache } from './doc-cache.js';
 import { applyJsonPatch, applyMergePatch } from './json-patch.js';
-import { joinPointer, valueAt, type ParsedDoc, type Position } from './parse.js';
+import { joinPointer, limitProblem, valueAt, type ParsedDoc, type Position } from './parse.js';
 import { compareProblems, type Problem } from './problems.js';
 import { policyChecks, resolvePolicy, type RawPolicy } from './policy.js';
 import { validateValue } from './schema.js';
@@ -158,7 +158,13 @@ export function renderEnvironment(revision: Revision, environment: string, optio
     };
   }
 
-  const files = [...revision.files.values()];
+  // Symlinks the source refused (out of the repo, broken): each a problem at the link, whatever it
+  // stood for (a file, or a whole folder such as apps/), and never an absent file.
+  const files: RepoFile[] = [];
+  for (const file of revision.files.values()) {
+    if (file.unread?.limit === 'symlink') problems.push(limitProblem(file.path, file.unread));
+    else files.push(file);
+  }
   const drafts = new Map<string, AppDraft>();
   const draftIds = new Map<string, string>();
   const invalidApps = new Set<string>();

@@ -16,25 +16,26 @@ export function blobId(content: Buffer | string): string {
 }
 
 /**
- * Where a symlink at `rel` leads, when that is inside the repo (its real path); otherwise a
- * SourceError naming the link. berth follows links only within the repo, so a repo can never pull in
- * host files, and never skips one silently (an app whose file became a link would be pruned).
+ * Where a symlink at `rel` leads, when that is inside the repo (its real path); otherwise why it is
+ * refused. berth follows links only within the repo, so a repo can never pull in host files, and
+ * never skips one silently (an app whose file became a link would be pruned): a refused link is a
+ * problem at its own path.
  */
-async function insideRepo(root: string, rel: string): Promise<string> {
+async function insideRepo(root: string, rel: string): Promise<{ target: string } | { refused: string }> {
   const link = path.join(root, rel);
   let target: string;
   try {
     target = await realpath(link);
   } catch (err) {
-    throw new SourceError(`symlink ${rel} is broken (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}); fix or remove it`, { file: rel }, err);
+    return { refused: `symlink ${rel} is broken (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}); fix or remove it` };
   }
   if (target !== root && !target.startsWith(root + path.sep)) {
-    throw new SourceError(`symlink ${rel} points outside the config repo (to ${target}); berth follows symlinks only within the repo`, { file: rel });
+    return { refused: `symlink ${rel} points outside the config repo (to ${target}); berth follows symlinks only within the repo` };
   }
-  return target;
+  return { target };
 }
 
-async function walk(root: string, rel: string, out: string[], seen: Set<string>): Promise<void> {
+async function walk(root: string, rel: string, out: string[], seen: Set<string>, refused: Map<string, string>): Promise<void> {
   const dir = path.join(root, rel);
   let entries;
   try {
@@ -52,12 +53,16 @@ async function walk(root: string, rel: string, out: string[], seen: Set<string>)
     let isDir = entry.isDirectory();
     let isFile = entry.isFile();
     if (entry.isSymbolicLink()) {
-      const target = await insideRepo(root, child);
-      const st = await stat(target);
+      const link = await insideRepo(root, child);
+      if ('refused' in link) {
+        refused.set(child, link.refused);
+        continue;
+      }
+      const st = await stat(link.target);
       isDir = st.isDirectory();
       isFile = st.isFile();
     }
-    if (isDir) await walk(root, child, out, seen);
+    if (isDir) await walk(root, child, out, seen, refused);
     else if (isFile && YAML_EXT.test(entry.name)) out.push(child);
   }
 }
@@ -73,11 +78,15 @@ export async function readDirectoryRevision(dir: string): Promise<Revision> {
     throw new SourceError(`cannot read config repo at ${root}`, { file: root }, err);
   }
   const paths: string[] = [];
+  const refused = new Map<string, string>();
   for (const name of ['berth.yaml', 'berth.yml', ...CONFIG_DIRS]) {
     const entry = await lstat(path.join(root, name)).catch(() => undefined);
-    if (entry?.isSymbolicLink()) await insideRepo(root, name);
+    if (!entry?.isSymbolicLink()) continue;
+    const link = await insideRepo(root, name);
+    if ('refused' in link) refused.set(name, link.refused);
   }
   for (const name of ['berth.yaml', 'berth.yml']) {
+    if (refused.has(name)) continue;
     try {
       if ((await stat(path.join(root, name))).isFile()) paths.push(name);
     } catch {
@@ -85,7 +94,7 @@ export async function readDirectoryRevision(dir: string): Promise<Revision> {
     }
   }
   const seen = new Set<string>();
-  for (const sub of CONFIG_DIRS) await walk(root, sub, paths, seen);
+  for (const sub of CONFIG_DIRS) if (!refused.has(sub)) await walk(root, sub, paths, seen, refused);
   paths.sort(readingOrder);
   // Sizes first: a file over a limit is never read into memory (limits.ts).
   const sizes = await Promise.all(paths.map(async (p) => (await stat(path.join(root, p))).size));
@@ -95,10 +104,11 @@ export async function readDirectoryRevision(dir: string): Promise<Revision> {
     paths.map(async (p, i) => {
       const unread = budget.admit(sizes[i]!);
       const read = unread ? { unread } : await readBounded(path.join(root, p), sizes[i]!);
-      if ('unread' in read) files.set(p, { path: p, id: `unread:${read.unread.bytes}`, content: '', unread: read.unread });
+      if ('unread' in read) files.set(p, { path: p, id: `unread:${sizes[i]}`, content: '', unread: read.unread });
       else files.set(p, { path: p, id: blobId(read.buf), content: read.buf.toString('utf8') });
     }),
   );
+  for (const [p, reason] of refused) files.set(p, { path: p, id: `refused:${blobId(reason)}`, content: '', unread: { limit: 'symlink', reason } });
   return { ref: {}, files: new Map([...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) };
 }
 

@@ -163,7 +163,7 @@ export class GitSource {
   async read(ref: string): Promise<Revision> {
     const { sha, branch, commit } = await this.#resolveCommit(ref);
     try {
-      const entries: { path: string; oid: string }[] = [];
+      const entries: { path: string; oid: string; refused?: string }[] = [];
       const walkTree = async (oid: string, prefix: string): Promise<void> => {
         const { tree } = await git.readTree({ fs, gitdir: this.#gitdir, oid, cache: this.#cache });
         for (const e of tree) {
@@ -172,7 +172,7 @@ export class GitSource {
           if (e.type === 'tree') {
             if (config) await walkTree(e.oid, p + '/');
           } else if (e.type === 'blob' && e.mode === SYMLINK_MODE && (prefix || config || CONFIG_ROOT_FILES.has(e.path))) {
-            entries.push({ path: p, oid: await this.#followLink(commit.tree, p, e.oid) });
+            entries.push({ path: p, ...(await this.#followLink(commit.tree, p, e.oid)) });
           } else if (e.type === 'blob' && (prefix ? /\.ya?ml$/.test(e.path) : CONFIG_ROOT_FILES.has(e.path))) {
             entries.push({ path: p, oid: e.oid });
           }
@@ -185,6 +185,10 @@ export class GitSource {
       // A blob over a limit (limits.ts) is never decoded or parsed; a loose one is not even inflated.
       const budget = new ReadBudget();
       for (const e of entries.sort((a, b) => readingOrder(a.path, b.path))) {
+        if (e.refused !== undefined) {
+          read.set(e.path, { path: e.path, id: e.oid, content: '', unread: { limit: 'symlink', reason: e.refused } });
+          continue;
+        }
         let known = this.#blobs.get(e.oid);
         let blob: Uint8Array | undefined;
         const bytes = known?.bytes ?? (await this.#looseBlobSize(e.oid)) ?? (blob = await this.#readBlob(e.oid)).length;
@@ -247,19 +251,20 @@ export class GitSource {
 
   /**
    * The blob a symlink of the tree leads to, when it stays inside the repo and ends at a file;
-   * otherwise a GitError naming the link (berth never reads outside the repo, never skips silently).
+   * otherwise why it is refused (berth never reads outside the repo, never skips silently: render
+   * reports the link at its own path).
    */
-  async #followLink(treeOid: string, link: string, oid: string): Promise<string> {
+  async #followLink(treeOid: string, link: string, oid: string): Promise<{ oid: string; refused?: string }> {
     const { blob } = await git.readBlob({ fs, gitdir: this.#gitdir, oid, cache: this.#cache });
     const target = Buffer.from(blob).toString('utf8');
     const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(link), target));
     if (path.posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) {
-      throw new GitError(`symlink ${link} points outside the config repo (to ${target}); berth follows symlinks only within the repo`, { file: link });
+      return { oid, refused: `symlink ${link} points outside the config repo (to ${target}); berth follows symlinks only within the repo` };
     }
     try {
-      return (await git.readBlob({ fs, gitdir: this.#gitdir, oid: treeOid, filepath: resolved, cache: this.#cache })).oid;
+      return { oid: (await git.readBlob({ fs, gitdir: this.#gitdir, oid: treeOid, filepath: resolved, cache: this.#cache })).oid };
     } catch {
-      throw new GitError(`symlink ${link} leads to ${resolved}, which is not a file in this commit (links to folders are not followed in Git repos); fix or remove it`, { file: link });
+      return { oid, refused: `symlink ${link} leads to ${resolved}, which is not a file in this commit (links to folders are not followed in Git repos); fix or remove it` };
     }
   }
 

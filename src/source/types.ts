@@ -5,15 +5,20 @@ export interface RepoFile {
   readonly path: string;
   readonly id: string;
   readonly content: string;
-  /** Set when the source left the file unread because of a size limit (limits.ts); `content` is then empty. */
+  /** Set when the source left the file unread (a size limit of limits.ts, or a symlink it does not follow); `content` is then empty. */
   readonly unread?: UnreadFile;
 }
 
 /**
- * Why a file was not read (limits.ts): it is over MAX_FILE_BYTES (`file`), or the revision's config
- * files up to and including it come to `total`, over MAX_REPO_BYTES (`repo`).
+ * Why a file was not read: it is over MAX_FILE_BYTES (`file`), or the revision's config files up to
+ * and including it come to `total`, over MAX_REPO_BYTES (`repo`) (limits.ts); or it is a symlink
+ * berth does not follow (`symlink`: out of the repo, broken, or to a folder in Git), `reason` saying which.
+ * A refused symlink to a folder is an entry at the link's own path.
  */
-export type UnreadFile = { readonly limit: 'file'; readonly bytes: number } | { readonly limit: 'repo'; readonly bytes: number; readonly total: number };
+export type UnreadFile =
+  | { readonly limit: 'file'; readonly bytes: number }
+  | { readonly limit: 'repo'; readonly bytes: number; readonly total: number }
+  | { readonly limit: 'symlink'; readonly reason: string };
 
 /** Where a revision came from. A directory read in place has no sha. */
 export interface RevisionRef {

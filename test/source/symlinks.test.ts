@@ -4,12 +4,28 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
+import { validateRepository } from '../../src/render/render.js';
+import { envSecretSource } from '../../src/render/secrets.js';
 import { readDirectoryRevision } from '../../src/source/directory.js';
 import { openSource } from '../../src/source/open.js';
+import type { Revision } from '../../src/source/types.js';
 import { appYaml, REPO_YAML } from '../support/repo.js';
 
-// Hardening (#11 item 6): symlinks in a directory repo are followed only inside the repo, and
-// refused by name otherwise; never skipped without a word.
+// Hardening (#11 item 6): symlinks in a repo are followed only inside the repo, and refused by name
+// otherwise; never skipped without a word. A refused link is a render problem at the link
+// (file:1:1), so validate lists every one and a controller records the commit as failed once.
+
+/** Why the source refused the link at `file` (its content never read), or undefined when it did not. */
+function refused(rev: Revision, file: string): string | undefined {
+  const f = rev.files.get(file);
+  if (f?.unread?.limit !== 'symlink') return undefined;
+  assert.equal(f.content, '', 'nothing behind a refused link is read');
+  return f.unread.reason;
+}
+
+function problemsOf(rev: Revision): string[] {
+  return validateRepository(rev, { secrets: envSecretSource({}) }).problems.map((p) => `${p.file}:${p.line}:${p.column} [${p.code}] ${p.message}`);
+}
 
 function repo(): { dir: string; outside: string; cleanup(): void } {
   const base = mkdtempSync(path.join(os.tmpdir(), 'berth-links-'));
@@ -36,7 +52,9 @@ describe('directory source: symlinks', () => {
   it('refuses a file link that leaves the repo, naming it', async () => {
     const r = repo();
     symlinkSync(path.join(r.outside, 'secret.yaml'), path.join(r.dir, 'apps/evil.yaml'));
-    await assert.rejects(readDirectoryRevision(r.dir), /symlink apps\/evil\.yaml points outside the config repo/);
+    const rev = await readDirectoryRevision(r.dir);
+    assert.match(refused(rev, 'apps/evil.yaml') ?? '', /symlink apps\/evil\.yaml points outside the config repo/);
+    assert.ok(problemsOf(rev).some((p) => /^apps\/evil\.yaml:1:1 \[symlink\] symlink apps\/evil\.yaml points outside/.test(p)), problemsOf(rev).join('\n'));
     r.cleanup();
   });
 
@@ -44,20 +62,25 @@ describe('directory source: symlinks', () => {
     const r = repo();
     rmSync(path.join(r.dir, 'apps'), { recursive: true });
     symlinkSync(r.outside, path.join(r.dir, 'apps'));
-    await assert.rejects(readDirectoryRevision(r.dir), /symlink apps points outside the config repo/);
+    const rev = await readDirectoryRevision(r.dir);
+    assert.match(refused(rev, 'apps') ?? '', /symlink apps points outside the config repo/);
+    assert.ok(!rev.files.has('apps/secret.yaml'), 'nothing under the linked folder is read');
+    assert.ok(problemsOf(rev).some((p) => p.startsWith('apps:1:1 [symlink] symlink apps points outside')), problemsOf(rev).join('\n'));
     r.cleanup();
     const q = repo();
     writeFileSync(path.join(q.outside, 'berth.yaml'), REPO_YAML);
     rmSync(path.join(q.dir, 'berth.yaml'));
     symlinkSync(path.join(q.outside, 'berth.yaml'), path.join(q.dir, 'berth.yaml'));
-    await assert.rejects(readDirectoryRevision(q.dir), /symlink berth\.yaml points outside/);
+    const qrev = await readDirectoryRevision(q.dir);
+    assert.match(refused(qrev, 'berth.yaml') ?? '', /symlink berth\.yaml points outside/);
+    assert.deepEqual(problemsOf(qrev).filter((p) => p.startsWith('berth.yaml:')).length, 1, problemsOf(qrev).join('\n'));
     q.cleanup();
   });
 
   it('names a broken link, and survives a link loop', async () => {
     const r = repo();
     symlinkSync('nowhere.yaml', path.join(r.dir, 'apps/gone.yaml'));
-    await assert.rejects(readDirectoryRevision(r.dir), /symlink apps\/gone\.yaml is broken \(ENOENT\)/);
+    assert.match(refused(await readDirectoryRevision(r.dir), 'apps/gone.yaml') ?? '', /symlink apps\/gone\.yaml is broken \(ENOENT\)/);
     rmSync(path.join(r.dir, 'apps/gone.yaml'));
     symlinkSync('.', path.join(r.dir, 'apps/loop'));
     writeFileSync(path.join(r.dir, 'apps/web.yaml'), appYaml('web'));
@@ -88,12 +111,14 @@ describe('Git source: symlinks', () => {
     const r = repo();
     symlinkSync('../../outside/secret.yaml', path.join(r.dir, 'apps/evil.yaml'));
     commitAll(r.dir);
-    await assert.rejects(read(r.dir), /symlink apps\/evil\.yaml points outside the config repo/);
+    const rev = await read(r.dir);
+    assert.match(refused(rev, 'apps/evil.yaml') ?? '', /symlink apps\/evil\.yaml points outside the config repo/);
+    assert.ok(problemsOf(rev).some((p) => p.startsWith('apps/evil.yaml:1:1 [symlink]')), problemsOf(rev).join('\n'));
     r.cleanup();
     const q = repo();
     symlinkSync('missing.yaml', path.join(q.dir, 'apps/gone.yaml'));
     commitAll(q.dir);
-    await assert.rejects(read(q.dir), /symlink apps\/gone\.yaml leads to apps\/missing\.yaml, which is not a file/);
+    assert.match(refused(await read(q.dir), 'apps/gone.yaml') ?? '', /symlink apps\/gone\.yaml leads to apps\/missing\.yaml, which is not a file/);
     q.cleanup();
   });
 });

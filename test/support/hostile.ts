@@ -34,9 +34,7 @@ export interface HostileCase {
   /** Why the repo is hostile: one sentence. */
   about: string;
   /** Problems validate must report (each present; others may be reported too). */
-  problems?: ExpectedProblem[];
-  /** Or: reading the repo must fail before render (a symlink berth refuses), naming this file. */
-  source?: { file: string; message: string };
+  problems: ExpectedProblem[];
   generate?: Generator[];
   /** Also run the real `berth validate --repo` on this case. */
   cli?: boolean;
