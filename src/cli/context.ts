@@ -48,8 +48,12 @@ export function secretSourceFor(opts: Pick<GlobalOptions, 'secretsFile' | 'state
   return digestKey ? { ...source, digestKey } : source;
 }
 
+const ENV_NAME = /^[a-z][a-z0-9-]{0,39}$/;
+
 export function requireEnv(opts: Pick<GlobalOptions, 'env'>): string {
   if (!opts.env) throw new UsageError('--env ENV is required (or set BERTH_ENV)');
+  // The name becomes part of file names (berth-<env>.conf, locks, history) and container labels.
+  if (!ENV_NAME.test(opts.env)) throw new UsageError(`--env ${JSON.stringify(opts.env)} is not an environment name: lower-case letters, digits and '-', starting with a letter, at most 40 characters`);
   return opts.env;
 }
 

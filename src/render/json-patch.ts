@@ -49,7 +49,7 @@ export function applyJsonPatch(doc: unknown, ops: readonly Operation[]): PatchRe
   const copy = structuredClone(doc);
   // `copy` is the one operation that can grow a document beyond what its file holds (each copy
   // can double it): the result is held to the same node limit as a parsed document.
-  let nodes = countNodes(copy, MAX_DOC_NODES);
+  let nodes: number | undefined;
   // A pointer into the root must be applied to a container; wrap so `""` paths work too.
   const box = { root: copy };
   const boxed = ops.map((op) => {
@@ -65,6 +65,7 @@ export function applyJsonPatch(doc: unknown, ops: readonly Operation[]): PatchRe
       if (bad) return { ok: false, index: i, message: bad };
     }
     if (op.op === 'copy') {
+      nodes ??= countNodes(box.root, MAX_DOC_NODES);
       nodes += countNodes(valueAt(box.root, op.from), MAX_DOC_NODES - nodes);
       if (nodes > MAX_DOC_NODES) return { ok: false, index: i, message: `the copy would grow the app past ${MAX_DOC_NODES.toLocaleString('en-US')} nodes (keys, values and list items), berth's limit for one document` };
     }

@@ -19,9 +19,16 @@ export interface DirectiveRule {
   repeat?: boolean;
   /** What it is for, shown in docs and errors. */
   about: string;
+  /** The only words its arguments may be (on | off …). */
+  values?: readonly string[];
+  /** Its first argument is an HTTP header name. */
+  header?: boolean;
+  /** Index of the one argument that may be empty (a header value: "" means no header). */
+  emptyAt?: number;
 }
 
 const ONE: [number, number] = [1, 1];
+const ON_OFF = ['on', 'off'] as const;
 
 /** The built-in allow-list. Every name here is safe inside one location block. */
 export const NGINX_DIRECTIVES: Readonly<Record<string, DirectiveRule>> = {
@@ -32,20 +39,20 @@ export const NGINX_DIRECTIVES: Readonly<Record<string, DirectiveRule>> = {
   keepalive_timeout: { args: [1, 2], about: 'client keep-alive timeout' },
   limit_rate: { args: ONE, about: 'response rate per connection' },
   limit_rate_after: { args: ONE, about: 'bytes sent before limit_rate applies' },
-  chunked_transfer_encoding: { args: ONE, about: 'on | off' },
-  if_modified_since: { args: ONE, about: 'off | exact | before' },
-  etag: { args: ONE, about: 'on | off' },
+  chunked_transfer_encoding: { args: ONE, values: ON_OFF, about: 'on | off' },
+  if_modified_since: { args: ONE, values: ['off', 'exact', 'before'], about: 'off | exact | before' },
+  etag: { args: ONE, values: ON_OFF, about: 'on | off' },
   expires: { args: [1, 2], about: 'Expires and Cache-Control headers' },
-  add_header: { args: [2, 3], repeat: true, about: 'response header: name, value [, always]' },
-  proxy_set_header: { args: [2, 2], repeat: true, about: 'request header to the app: name, value (replaces berth\'s own for that name)' },
-  proxy_hide_header: { args: ONE, repeat: true, about: 'app response header not passed to the client' },
-  proxy_pass_header: { args: ONE, repeat: true, about: 'app response header passed although hidden by default' },
+  add_header: { args: [2, 3], repeat: true, header: true, emptyAt: 1, about: 'response header: name, value [, always]' },
+  proxy_set_header: { args: [2, 2], repeat: true, header: true, emptyAt: 1, about: 'request header to the app: name, value (replaces berth\'s own for that name)' },
+  proxy_hide_header: { args: ONE, repeat: true, header: true, about: 'app response header not passed to the client' },
+  proxy_pass_header: { args: ONE, repeat: true, header: true, about: 'app response header passed although hidden by default' },
   proxy_ignore_headers: { args: [1, 8], about: 'app response headers nginx does not act on' },
   proxy_connect_timeout: { args: ONE, about: 'connect timeout to a replica (berth: 2s)' },
   proxy_read_timeout: { args: ONE, about: 'time between two reads from the app' },
   proxy_send_timeout: { args: ONE, about: 'time between two writes to the app' },
-  proxy_buffering: { args: ONE, about: 'on | off' },
-  proxy_request_buffering: { args: ONE, about: 'on | off' },
+  proxy_buffering: { args: ONE, values: ON_OFF, about: 'on | off' },
+  proxy_request_buffering: { args: ONE, values: ON_OFF, about: 'on | off' },
   proxy_buffer_size: { args: ONE, about: 'buffer for the response head' },
   proxy_buffers: { args: [2, 2], about: 'number and size of response buffers' },
   proxy_busy_buffers_size: { args: ONE, about: 'buffers busy sending to the client' },
@@ -53,17 +60,17 @@ export const NGINX_DIRECTIVES: Readonly<Record<string, DirectiveRule>> = {
   proxy_next_upstream: { args: [1, 9], about: 'when to try another replica (berth: error timeout http_502 http_503)' },
   proxy_next_upstream_tries: { args: ONE, about: 'replicas tried per request (berth: 3)' },
   proxy_next_upstream_timeout: { args: ONE, about: 'time limit for trying replicas' },
-  proxy_ignore_client_abort: { args: ONE, about: 'on | off' },
-  proxy_intercept_errors: { args: ONE, about: 'on | off' },
+  proxy_ignore_client_abort: { args: ONE, values: ON_OFF, about: 'on | off' },
+  proxy_intercept_errors: { args: ONE, values: ON_OFF, about: 'on | off' },
   proxy_redirect: { args: [1, 2], repeat: true, about: 'rewrite Location headers' },
   proxy_cookie_path: { args: [1, 2], repeat: true, about: 'rewrite cookie paths' },
   proxy_cookie_domain: { args: [1, 2], repeat: true, about: 'rewrite cookie domains' },
-  gzip: { args: ONE, about: 'on | off' },
+  gzip: { args: ONE, values: ON_OFF, about: 'on | off' },
   gzip_types: { args: [1, 64], about: 'MIME types to compress' },
   gzip_min_length: { args: ONE, about: 'smallest response compressed' },
   gzip_comp_level: { args: ONE, about: '1–9' },
   gzip_proxied: { args: [1, 9], about: 'which proxied responses to compress' },
-  gzip_vary: { args: ONE, about: 'on | off' },
+  gzip_vary: { args: ONE, values: ON_OFF, about: 'on | off' },
 };
 
 /** Directives berth writes in every location; a route that sets one replaces berth's line. */
@@ -87,8 +94,15 @@ export function directiveOccurrences(value: NginxDirectiveValue): string[][] {
   return [(value as (string | number)[]).map(String)];
 }
 
+/** Longest argument written: nginx refuses a token over its 4 KiB read buffer ("too long parameter"). */
+export const MAX_ARGUMENT_CHARS = 1024;
+
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#%&'*+.^_`|~0-9A-Za-z-]+$/;
+
 /** Why an argument cannot be written safely, or undefined when it can. */
 export function unsafeArgument(arg: string): string | undefined {
+  if (arg.length > MAX_ARGUMENT_CHARS) return `${arg.length} characters (at most ${MAX_ARGUMENT_CHARS})`;
   if (/[\u0000-\u001f\u007f]/.test(arg)) return 'a control character (newline, tab, NUL…)';
   if (arg.includes('$')) return 'a "$": nginx would read it as a variable, and nginx has no way to write a literal "$"';
   return undefined;
@@ -132,9 +146,10 @@ export interface DirectiveProblem {
  */
 export function checkDirectives(options: Readonly<Record<string, NginxDirectiveValue>>, extra: readonly string[] = []): DirectiveProblem[] {
   const problems: DirectiveProblem[] = [];
+  const setHeaders = new Set<string>();
   for (const [name, value] of Object.entries(options)) {
     const at = `/${name}`;
-    const rule = NGINX_DIRECTIVES[name];
+    const rule = Object.hasOwn(NGINX_DIRECTIVES, name) ? NGINX_DIRECTIVES[name] : undefined;
     if (!rule && !extra.includes(name)) {
       const known = [...Object.keys(NGINX_DIRECTIVES), ...extra];
       const guess = didYouMean(name, known);
@@ -161,14 +176,29 @@ export function checkDirectives(options: Readonly<Record<string, NginxDirectiveV
         problems.push({ pointer: where, key: false, message: `route.nginx.${name}: takes ${want} argument${max === 1 ? '' : 's'}, got ${occ.length} (${occ.map((a) => JSON.stringify(a)).join(' ') || 'none'})${spaces}` });
         continue;
       }
-      for (const arg of occ) {
-        const why = unsafeArgument(arg);
-        if (why) {
-          problems.push({ pointer: where, key: false, message: `route.nginx.${name}: argument ${JSON.stringify(arg)} contains ${why}` });
-          break;
-        }
+      const wrong = argumentProblem(rule, occ, value);
+      if (wrong) problems.push({ pointer: where, key: false, message: `route.nginx.${name}: ${wrong}` });
+      else if (name === 'proxy_set_header') {
+        const header = occ[0]!.toLowerCase();
+        if (setHeaders.has(header)) problems.push({ pointer: where, key: false, message: `route.nginx.proxy_set_header: header ${occ[0]} is set twice (nginx would send both)` });
+        setHeaders.add(header);
       }
     }
   }
   return problems;
+}
+
+/** What is wrong with one occurrence's arguments, or undefined. */
+function argumentProblem(rule: DirectiveRule | undefined, occ: readonly string[], value: NginxDirectiveValue): string | undefined {
+  const numbers = typeof value === 'number' ? [value] : Array.isArray(value) ? value.flat().filter((v): v is number => typeof v === 'number') : [];
+  const odd = numbers.find((n) => !Number.isSafeInteger(n) || n < 0);
+  if (odd !== undefined) return `${odd} is not a whole number nginx reads (write sizes and times as strings, e.g. "10m", "1.5s")`;
+  for (const [i, arg] of occ.entries()) {
+    const why = unsafeArgument(arg);
+    if (why) return `argument ${JSON.stringify(arg.length > 60 ? `${arg.slice(0, 57)}...` : arg)} contains ${why}`;
+    if (arg === '' && rule?.emptyAt !== i) return `argument ${i + 1} is empty`;
+    if (rule?.values && !rule.values.includes(arg)) return `${JSON.stringify(arg)} is not one of ${rule.values.join(', ')}`;
+  }
+  if (rule?.header && !HEADER_NAME.test(occ[0] ?? '')) return `${JSON.stringify(occ[0])} is not an HTTP header name (letters, digits and !#%&'*+.^_\`|~-)`;
+  return undefined;
 }

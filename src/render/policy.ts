@@ -45,33 +45,72 @@ function within(dir: string, root: string): boolean {
   return root === '/' || dir === root || dir.startsWith(root + '/');
 }
 
+/** An image reference in parts, Docker Hub spelled out: `nginx:1` → docker.io, library/nginx, tag 1. */
+export interface ImageParts {
+  registry: string;
+  path: string;
+  tag?: string;
+  digest?: string;
+}
+
+const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
+
 /**
- * An image reference with its registry and Docker Hub's `library/` spelled out, so a policy
- * prefix matches however the app writes it: `nginx:1` → `docker.io/library/nginx:1`.
+ * Splits a reference the way Docker reads it: the first component is a registry when it has a `.`
+ * or a `:` or is `localhost`; otherwise the image is on Docker Hub, where a one-component path is
+ * under `library/`.
  */
-export function qualifiedImage(ref: string): string {
-  const slash = ref.indexOf('/');
-  const first = slash === -1 ? '' : ref.slice(0, slash);
+export function parseImage(ref: string): ImageParts {
+  let rest = ref;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at !== -1) [rest, digest] = [rest.slice(0, at), rest.slice(at + 1)];
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) [rest, tag] = [rest.slice(0, colon), rest.slice(colon + 1)];
+  const slash = rest.indexOf('/');
+  const first = slash === -1 ? '' : rest.slice(0, slash);
   const hasRegistry = first !== '' && (first.includes('.') || first.includes(':') || first === 'localhost');
-  if (hasRegistry) return ref;
-  return slash === -1 ? `docker.io/library/${ref}` : `docker.io/${ref}`;
+  let registry = hasRegistry ? first : 'docker.io';
+  let path = hasRegistry ? rest.slice(slash + 1) : rest;
+  if (HUB_ALIASES.has(registry)) {
+    registry = 'docker.io';
+    if (!path.includes('/')) path = `library/${path}`;
+  }
+  return { registry, path, ...(tag !== undefined && { tag }), ...(digest !== undefined && { digest }) };
 }
 
-/** Whether `image` is allowed by a policy prefix: the prefix ends at a path, tag or digest boundary unless it ends with `/`. */
-export function imageAllowed(image: string, prefix: string): boolean {
-  const full = qualifiedImage(image);
-  // A bare name (`nginx`) as a prefix means that Hub repository; with a registry host it is as written.
-  const want = prefix.includes('/') || prefix.includes('.') || prefix.includes(':') ? qualifiedPrefix(prefix) : `docker.io/library/${prefix}`;
-  if (!full.startsWith(want)) return false;
-  if (want.endsWith('/')) return true;
-  const next = full[want.length];
-  return next === undefined || next === '/' || next === ':' || next === '@';
+/** The reference with registry and Hub's `library/` spelled out: `nginx:1` → `docker.io/library/nginx:1`. */
+export function qualifiedImage(ref: string): string {
+  const p = parseImage(ref);
+  return `${p.registry}/${p.path}${p.tag !== undefined ? `:${p.tag}` : ''}${p.digest !== undefined ? `@${p.digest}` : ''}`;
 }
 
-function qualifiedPrefix(prefix: string): string {
-  const first = prefix.split('/')[0]!;
-  const hasRegistry = first.includes('.') || first.includes(':') || first === 'localhost';
-  return hasRegistry ? prefix : `docker.io/${prefix}`;
+/**
+ * Whether `image` is allowed by a policy entry, compared part by part after both are spelled out:
+ * a registry host alone (`registry.example.com`) allows all of it; a repository (`nginx`,
+ * `ghcr.io/acme/web`) allows it and everything below it; an entry ending in `/` allows what is
+ * below that path; a tag or digest in the entry must match exactly.
+ */
+export function imageAllowed(image: string, entry: string): boolean {
+  const img = parseImage(image);
+  const below = entry.endsWith('/');
+  const trimmed = entry.replace(/\/+$/, '');
+  if (!trimmed.includes('/')) {
+    // `registry.example.com`, `localhost:5000`: a registry host (a port, never a tag, after its colon).
+    const [host, port] = trimmed.split(':') as [string, string | undefined];
+    if ((host.includes('.') || host === 'localhost') && (port === undefined || /^\d+$/.test(port))) {
+      return img.registry === (HUB_ALIASES.has(trimmed) ? 'docker.io' : trimmed);
+    }
+  }
+  // A path prefix (`berth-demo/`) is a namespace, never a Hub `library/` image: parse it with a child.
+  const want = below ? parseImage(`${trimmed}/x`) : parseImage(trimmed);
+  const path = below ? want.path.slice(0, -2) : want.path;
+  if (img.registry !== want.registry) return false;
+  if (!below && (want.tag !== undefined || want.digest !== undefined)) {
+    return img.path === path && (want.tag === undefined || img.tag === want.tag) && (want.digest === undefined || img.digest === want.digest);
+  }
+  return img.path === path || img.path.startsWith(`${path}/`);
 }
 
 /** Where a policy field is set. The same words in every environment, so a problem seen in several is reported once. */

@@ -90,11 +90,12 @@ export function loadRepositoryConfig(revision: Revision, cache = new DocCache())
   const checked = cache.check(file, 'Repository');
   if (!checked.doc || checked.problems.length) return { problems: checked.problems, doc: checked.doc };
   const raw = checked.doc.value as { environments: Record<string, Omit<Partial<EnvironmentConfig>, 'policy'> & { branch: string; policy?: RawPolicy }>; policy?: RawPolicy; secrets?: Record<string, { description?: string }> };
-  const environments: Record<string, EnvironmentConfig> = {};
+  // Looked up by names from the CLI and the repo: no inherited keys (toString, constructor…) may answer.
+  const environments: Record<string, EnvironmentConfig> = Object.create(null) as Record<string, EnvironmentConfig>;
   for (const [name, env] of Object.entries(raw.environments)) {
     environments[name] = { branch: env.branch, selfHeal: env.selfHeal ?? false, prune: env.prune ?? true, ...(env.retired && { retired: true }), ...(env.healLimit && { healLimit: env.healLimit }), policy: resolvePolicy(raw.policy, env.policy) };
   }
-  const secrets: Record<string, string> = {};
+  const secrets: Record<string, string> = Object.create(null) as Record<string, string>;
   const byVariable = new Map<string, string>();
   const problems: Problem[] = [];
   for (const [name, s] of Object.entries(raw.secrets ?? {})) {

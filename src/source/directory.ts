@@ -32,6 +32,12 @@ async function insideRepo(root: string, rel: string): Promise<{ target: string }
   if (target !== root && !target.startsWith(root + path.sep)) {
     return { refused: `symlink ${rel} points outside the config repo (to ${target}); berth follows symlinks only within the repo` };
   }
+  // A file link must lead to a config file: never to .git/config, a .env or any other file of the checkout.
+  const inside = path.relative(root, target);
+  const st = await stat(target).catch(() => undefined);
+  if (st?.isFile() && (!YAML_EXT.test(target) || inside.split(path.sep).includes('.git'))) {
+    return { refused: `symlink ${rel} leads to ${inside}, which is not a YAML file; berth follows links only to .yaml/.yml files` };
+  }
   return { target };
 }
 

@@ -261,11 +261,15 @@ export class GitSource {
     if (path.posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) {
       return { oid, refused: `symlink ${link} points outside the config repo (to ${target}); berth follows symlinks only within the repo` };
     }
+    let blobOid: string;
     try {
-      return { oid: (await git.readBlob({ fs, gitdir: this.#gitdir, oid: treeOid, filepath: resolved, cache: this.#cache })).oid };
+      blobOid = (await git.readBlob({ fs, gitdir: this.#gitdir, oid: treeOid, filepath: resolved, cache: this.#cache })).oid;
     } catch {
       return { oid, refused: `symlink ${link} leads to ${resolved}, which is not a file in this commit (links to folders are not followed in Git repos); fix or remove it` };
     }
+    // Only to a config file: never to another file of the repo (a .env, a token file).
+    if (!/\.ya?ml$/.test(resolved)) return { oid, refused: `symlink ${link} leads to ${resolved}, which is not a YAML file; berth follows links only to .yaml/.yml files` };
+    return { oid: blobOid };
   }
 
   /** Where refs live: watched for new commits in a local repository. */

@@ -11,7 +11,7 @@ const MiB = 1024 * 1024;
 export const MAX_FILE_BYTES = 1 * MiB;
 
 /** Largest total of the config files of one revision (berth.yaml, apps/, overlays/, plugins/). */
-export const MAX_REPO_BYTES = 32 * MiB;
+export const MAX_REPO_BYTES = 8 * MiB;
 
 /**
  * Most YAML nodes (keys, values and list items) in one document, an alias counting as all the nodes

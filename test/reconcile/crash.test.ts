@@ -9,6 +9,7 @@ import { EventBus } from '../../src/events/bus.js';
 import type { BerthEvent } from '../../src/events/types.js';
 import type { CommitState, CommitStatusReporter } from '../../src/forge/types.js';
 import { reconcile, type ReconcileDeps, type ReconcileOutcome } from '../../src/reconcile/reconcile.js';
+import { DocCache } from '../../src/render/doc-cache.js';
 import { envSecretSource } from '../../src/render/secrets.js';
 import { HistoryStore } from '../../src/report/history.js';
 import { wireReporting } from '../../src/report/wire.js';
@@ -96,6 +97,18 @@ const cases: { name: string; stage: string; error: RegExp; arrange(s: Setup): vo
       s.runtime.list = async () => {
         throw new TypeError('list is not a function');
       };
+    },
+  },
+  {
+    name: 'render throws past its own problem checks (the issue\'s own scenario: a YAML crash)',
+    stage: 'render',
+    error: /^render failed: TypeError: Cannot read properties of undefined \(reading 'anchor'\)$/,
+    arrange: (s) => {
+      const cache = new DocCache();
+      cache.check = () => {
+        throw new TypeError("Cannot read properties of undefined (reading 'anchor')");
+      };
+      s.deps.cache = cache;
     },
   },
   {

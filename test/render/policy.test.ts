@@ -48,6 +48,17 @@ const refused: Case[] = [
   { name: 'too many arguments, with the list hint', files: { 'berth.yaml': REPO_YAML, 'apps/web.yaml': appYaml('web', route('{ add_header: "Content-Security-Policy default-src \'self\'; img-src *" }')) }, file: 'apps/web.yaml', line: 7, code: 'nginx-directive', message: /add_header: takes 2 to 3 arguments, got 5 .*to keep spaces inside one argument write a list/ },
   { name: 'a directive that cannot repeat, given twice', files: { 'berth.yaml': REPO_YAML, 'apps/web.yaml': appYaml('web', route('{ client_max_body_size: [[1m], [2m]] }')) }, file: 'apps/web.yaml', line: 7, code: 'nginx-directive', message: /"client_max_body_size" may appear once per location/ },
   { name: 'an allowed extra directive of staging is not allowed in production', files: { 'berth.yaml': repoWithPolicy('', '{ nginxDirectives: [] }').replace('staging: { branch: staging }', 'staging: { branch: staging, policy: { nginxDirectives: [sub_filter] } }'), 'apps/web.yaml': appYaml('web', route('{ sub_filter: [a, b] }')) }, file: 'apps/web.yaml', line: 7, code: 'nginx-directive', message: /"sub_filter" is not an allowed/ },
+  // What nginx -t would refuse, refused first.
+  { name: 'an empty size', files: { 'berth.yaml': REPO_YAML, 'apps/web.yaml': appYaml('web', route('{ client_max_body_size: "" }')) }, file: 'apps/web.yaml', line: 7, code: 'nginx-directive', message: /route\.nginx\.client_max_body_size: takes 1 argument, got 0/ },
+  { name: 'an empty argument in a list', files: { 'berth.yaml': REPO_YAML, 'apps/web.yaml': appYaml('web', route('{ proxy_buffers: [8, ""] }')) }, file: 'apps/web.yaml', line: 7, code: 'nginx-directive', message: /proxy_buffers: argument 2 is empty/ },
+  { name: 'a number nginx cannot read', files: { 'berth.yaml': REPO_YAML, 'apps/web.yaml': appYaml('web', route('{ client_max_body_size: 1e21 }')) }, file: 'apps/web.yaml', line: 7, code: 'nginx-directive', message: /1e\+21 is not a whole number nginx reads/ },
+  { name: 'on/off given something else', files: { 'berth.yaml': REPO_YAML, 'apps/web.yaml': appYaml('web', route('{ proxy_buffering: maybe }')) }, file: 'apps/web.yaml', line: 7, code: 'nginx-directive', message: /proxy_buffering: "maybe" is not one of on, off/ },
+  { name: 'a header name with a colon', files: { 'berth.yaml': REPO_YAML, 'apps/web.yaml': appYaml('web', route('{ add_header: ["X-A: evil", v] }')) }, file: 'apps/web.yaml', line: 7, code: 'nginx-directive', message: /"X-A: evil" is not an HTTP header name/ },
+  { name: 'one request header set twice', files: { 'berth.yaml': REPO_YAML, 'apps/web.yaml': appYaml('web', route('{ proxy_set_header: [[Host, a.test], [host, b.test]] }')) }, file: 'apps/web.yaml', line: 7, code: 'nginx-directive', message: /header host is set twice/ },
+  { name: 'an argument past nginx\'s token buffer', files: { 'berth.yaml': REPO_YAML, 'apps/web.yaml': appYaml('web', route(`{ add_header: [X-A, ${'a'.repeat(5000)}] }`)) }, file: 'apps/web.yaml', line: 7, code: 'nginx-directive', message: /contains 5000 characters \(at most 1024\)/ },
+  { name: 'a directive name inherited by every object', files: { 'berth.yaml': REPO_YAML, 'apps/web.yaml': appYaml('web', route('{ constructor: x }')) }, file: 'apps/web.yaml', line: 7, code: 'nginx-directive', message: /"constructor" is not an allowed per-route nginx directive/ },
+  { name: 'a route path longer than nginx reads', files: { 'berth.yaml': REPO_YAML, 'apps/web.yaml': appYaml('web', `  route: { host: web.example.test, path: /${'a'.repeat(2000)} }\n`) }, file: 'apps/web.yaml', line: 7, code: 'schema', message: /spec\.route\.path: must NOT have more than 1024 characters/ },
+  { name: 'a host path allowing everything through ..', files: { 'berth.yaml': repoWithPolicy('{ hostPaths: ["/srv/.."] }'), 'apps/web.yaml': appYaml('web') }, file: 'berth.yaml', line: 3, code: 'schema', message: /policy\.hostPaths\[0\]: "\/srv\/\.\." is not valid/ },
   // Item 3: the repo policy.
   { name: 'a bind mount of /etc', files: { 'berth.yaml': REPO_YAML, 'apps/web.yaml': appYaml('web', '  volumes:\n    - { source: /etc, target: /host-etc }\n') }, file: 'apps/web.yaml', line: 8, code: 'policy', message: /volume source \/etc is a host path the environment's policy does not allow \(no host path is allowed\); use a named volume, or allow it in berth\.yaml: policy\.hostPaths/ },
   { name: 'the Docker socket', files: { 'berth.yaml': repoWithPolicy('{ hostPaths: [/srv/shared] }'), 'apps/web.yaml': appYaml('web', '  volumes:\n    - { source: /var/run/docker.sock, target: /var/run/docker.sock }\n') }, file: 'apps/web.yaml', line: 8, code: 'policy', message: /volume source \/var\/run\/docker\.sock .* \(allowed: \/srv\/shared\)/ },
@@ -144,5 +155,41 @@ describe('image policy prefixes', () => {
     assert.ok(imageAllowed('berth-demo/httpd:1.0', 'docker.io/berth-demo/httpd'));
     assert.ok(!imageAllowed('registry.example.com.evil.test/x', 'registry.example.com'));
     assert.ok(imageAllowed('registry.example.com/team/x:1', 'registry.example.com'));
+  });
+
+  it('compares part by part: tags and digests exactly, Hub aliases alike, registry ports', () => {
+    const cases: [string, string, boolean][] = [
+      ['nginx:1.25', 'nginx:1.25', true],
+      ['nginx:1.24', 'nginx:1.25', false],
+      ['nginx@sha256:ab', 'nginx@sha256:ab', true],
+      ['docker.io/nginx:1', 'nginx', true],
+      ['nginx:1', 'docker.io/nginx', true],
+      ['nginx:1', 'index.docker.io/library/nginx', true],
+      ['nginx:1', 'docker.io', true],
+      ['ghcr.io/x', 'docker.io', false],
+      ['localhost:5000/x', 'localhost:5000', true],
+      ['localhost:5001/x', 'localhost:5000', false],
+      ['ghcr.io/acme/web:1', 'ghcr.io/acme/', true],
+      ['ghcr.io/acmeevil/web:1', 'ghcr.io/acme/', false],
+    ];
+    for (const [image, entry, want] of cases) assert.equal(imageAllowed(image, entry), want, `${image} under ${entry}`);
+  });
+});
+
+describe('names every JavaScript object inherits', () => {
+  it('are not environments, overlay folders or declared secrets', () => {
+    const files = {
+      'berth.yaml': REPO_YAML,
+      'apps/web.yaml': appYaml('web', '  env: { A: { secretRef: constructor } }\n'),
+      'overlays/__proto__/web.yaml': 'apiVersion: berth/v1\nkind: Overlay\ntarget: web\nmerge: { spec: { replicas: 2 } }\n',
+    };
+    const rev = memoryRevision(files);
+    for (const env of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+      const r = renderEnvironment(rev, env, { secrets });
+      assert.ok(!r.ok && r.problems.some((p) => p.code === 'unknown-environment' && p.message.includes(`environment "${env}" is not defined`)), env);
+    }
+    const problems = problemsOf(files);
+    assert.ok(problems.some((p) => p.file === 'overlays/__proto__/web.yaml' && p.code === 'overlay-unknown-environment'), problems.map((p) => p.message).join('\n'));
+    assert.ok(problems.some((p) => p.code === 'secret-missing' && /secretRef "constructor" \(env A\) is not declared/.test(p.message)), problems.map((p) => p.message).join('\n'));
   });
 });

@@ -14,7 +14,7 @@ import type { Revision } from '../../src/source/types.js';
 import { manyAppsRepo } from '../support/many-apps.js';
 import { appYaml, REPO_YAML } from '../support/repo.js';
 
-// Hardening (#11 item 5): a config file over 1 MiB, or a revision over 32 MiB of config files, is a
+// Hardening (#11 item 5): a config file over 1 MiB, or a revision over 8 MiB of config files, is a
 // problem at the file's line 1, refused before the file is read into memory (directory: by its
 // stat; Git: by the blob's size), so a repo can never take the controller down.
 
@@ -98,7 +98,7 @@ describe('size limits: directory source', () => {
     r.cleanup();
   });
 
-  it('a revision over 32 MiB of config files: berth.yaml is read first, files past the limit are problems', async () => {
+  it('a revision over 8 MiB of config files: berth.yaml is read first, files past the limit are problems', async () => {
     const r = repo();
     const count = Math.ceil(MAX_REPO_BYTES / (MAX_FILE_BYTES - 1024)) + 1;
     for (let i = 0; i < count; i++) writeBigApp(path.join(r.dir, `apps/big-${String(i).padStart(2, '0')}.yaml`), MAX_FILE_BYTES - 1024, `big-${i}`);

@@ -90,6 +90,23 @@ describe('directory source: symlinks', () => {
   });
 });
 
+describe('symlinks to files that are not config', () => {
+  it('refuses a link inside the repo to a non-YAML file, in a directory and in Git, without echoing it', async () => {
+    const r = repo();
+    writeFileSync(path.join(r.dir, 'shared/token.txt'), 'basic SECRETTOKEN123\n');
+    symlinkSync('../shared/token.txt', path.join(r.dir, 'apps/a.yaml'));
+    const rev = await readDirectoryRevision(r.dir);
+    assert.match(refused(rev, 'apps/a.yaml') ?? '', /symlink apps\/a\.yaml leads to shared\/token\.txt, which is not a YAML file/);
+    assert.ok(!problemsOf(rev).some((p) => p.includes('SECRETTOKEN')), problemsOf(rev).join('\n'));
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t.invalid', 'init', '-q', '-b', 'main'], { cwd: r.dir });
+    execFileSync('git', ['add', '-A'], { cwd: r.dir });
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t.invalid', 'commit', '-qm', 'x'], { cwd: r.dir });
+    const git = await (await openSource(r.dir, { stateDir: path.join(r.dir, '..', 'state') })).read('main');
+    assert.match(refused(git, 'apps/a.yaml') ?? '', /leads to shared\/token\.txt, which is not a YAML file/);
+    r.cleanup();
+  });
+});
+
 describe('Git source: symlinks', () => {
   const commitAll = (dir: string): void => {
     const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t.invalid', ...args], { cwd: dir });

@@ -151,17 +151,23 @@ export class NginxDriver implements ProxyDriver {
    */
   async #refuseSharedHosts(env: string, next: string, previous: string | undefined): Promise<void> {
     const had = new Set(serverNames(previous ?? '').map((s) => s.key));
-    const added = serverNames(next).filter((s) => !had.has(s.key));
-    if (added.length === 0) return;
+    const serving = serverNames(next);
     const names = await readdir(this.#opts.confDir).catch(() => [] as string[]);
     const own = path.basename(this.file(env));
     for (const name of names.filter((n) => /^berth-.+\.conf$/.test(n) && n !== own).sort()) {
       const text = await readFile(path.join(this.#opts.confDir, name), 'utf8').catch(() => undefined);
       if (text === undefined) continue;
       const theirs = new Set(serverNames(text).map((s) => s.key));
-      const shared = added.filter((s) => theirs.has(s.key));
-      if (shared.length === 0) continue;
+      const sharedAll = serving.filter((s) => theirs.has(s.key));
+      if (sharedAll.length === 0) continue;
       const other = parseNginxState(text)?.env ?? name.replace(/^berth-|\.conf$/g, '');
+      const shared = sharedAll.filter((s) => !had.has(s.key));
+      if (shared.length === 0) {
+        // Shared before this write (files from before berth checked, or edited by hand): refusing now
+        // would block every change of the environment, so it is reported on each write instead.
+        this.#opts.onWarning?.(`host ${sharedAll.map((s) => s.host).join(', ')} is served by both environment "${env}" and environment "${other}" (${path.join(this.#opts.confDir, name)}) on the same nginx, which serves only one of them; give each environment its own hosts`);
+        continue;
+      }
       throw new NginxConfigError(
         `host ${shared.map((s) => s.host).join(', ')} is already served by environment "${other}" (${path.join(this.#opts.confDir, name)}) on the same nginx; environment "${env}" cannot route it too, because nginx would ignore one of the two servers ("conflicting server name"). Give each environment its own hosts, e.g. with an overlay on route.host`,
         { env, other, hosts: shared.map((s) => s.host) },
