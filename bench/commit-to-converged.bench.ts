@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { dockerOptions } from '../src/runtime/docker/driver.js';
+import { httpdApp } from '../test/support/apps.js';
 import { ensureDemoImages } from '../test/support/docker.js';
 import { seedRepo, startGitServer } from '../test/support/git-server.js';
 import { freePort, get, launchNginx, nginxCliEnv } from '../test/support/nginx.js';
@@ -22,18 +23,8 @@ const git = await startGitServer();
 const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-cc-'));
 mkdirSync(path.join(dir, 'apps'));
 writeFileSync(path.join(dir, 'berth.yaml'), `apiVersion: berth/v1\nkind: Repository\nenvironments:\n  ${env}: { branch: main }\n`);
-const app = (version: string) => `apiVersion: berth/v1
-kind: App
-metadata: { name: hello }
-spec:
-  image: berth-demo/httpd:1.0
-  replicas: 1
-  command: ["/bin/sh", "-c", "echo ${version} > /www/index.html && exec httpd -f -p 8080 -h /www"]
-  ports: [{ containerPort: 8080 }]
-  healthCheck: { http: { path: /health, port: 8080 }, intervalSeconds: 0.2 }
-  route: { host: hello.test, drainSeconds: 0 }
-  strategy: { type: rolling, maxSurge: 1, maxUnavailable: 0 }
-`;
+const app = (version: string) =>
+  httpdApp({ name: 'hello', body: version, intervalSeconds: 0.2, host: 'hello.test', drainSeconds: 0, extra: '  strategy: { type: rolling, maxSurge: 1, maxUnavailable: 0 }\n' });
 writeFileSync(path.join(dir, 'apps/hello.yaml'), app('v0'));
 const repo = await seedRepo(git, 'deploy', dir);
 await repo.push('v0');

@@ -8,7 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { dockerOptions } from '../src/runtime/docker/driver.js';
+import { httpdApp } from '../test/support/apps.js';
 import { ensureDemoImages } from '../test/support/docker.js';
+import { removeEnv } from '../test/support/env.js';
 import { freePort, get, launchNginx, nginxCliEnv } from '../test/support/nginx.js';
 import { startBerthRun, waitFor } from '../test/support/run.js';
 import { followEvents } from '../test/support/sse.js';
@@ -26,17 +28,7 @@ mkdirSync(path.join(dir, 'apps'));
 writeFileSync(path.join(dir, 'berth.yaml'), `apiVersion: berth/v1\nkind: Repository\nenvironments:\n  ${env}: { branch: main, selfHeal: true, healLimit: { heals: 1000, windowSeconds: 600 } }\n`);
 writeFileSync(
   path.join(dir, 'apps/hello.yaml'),
-  `apiVersion: berth/v1
-kind: App
-metadata: { name: hello }
-spec:
-  image: berth-demo/httpd:1.0
-  replicas: 2
-  command: ["/bin/sh", "-c", "echo hello > /www/index.html && exec httpd -f -p 8080 -h /www"]
-  ports: [{ containerPort: 8080 }]
-  healthCheck: { http: { path: /health, port: 8080 }, intervalSeconds: 0.2 }
-  route: { host: hello.test, drainSeconds: 0 }
-`,
+  httpdApp({ name: 'hello', replicas: 2, intervalSeconds: 0.2, host: 'hello.test', drainSeconds: 0 }),
 );
 const stateDir = mkdtempSync(path.join(os.tmpdir(), 'berth-drift-state-'));
 const berth = await startBerthRun(
@@ -95,8 +87,7 @@ try {
 } finally {
   await events.close();
   await berth.stop();
-  const rows = await docker.listContainers({ all: true, filters: { label: [`berth.env=${env}`] } });
-  await Promise.all(rows.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+  await removeEnv(docker, env);
   nginx.stop();
   rmSync(dir, { recursive: true, force: true });
   rmSync(stateDir, { recursive: true, force: true });

@@ -1,15 +1,16 @@
 // Shared by the scale benchmarks: an environment of N routed apps (one replica each) on the real
 // dockerd and a private nginx, applied with the real CLI (compiled build), and torn down after.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { dockerOptions } from '../src/runtime/docker/driver.js';
 import { ensureDemoImages } from '../test/support/docker.js';
+import { cliEnvFor, removeEnv, removeLabelled } from '../test/support/env.js';
 import { manyAppsRepo, type ManyAppsRepo } from '../test/support/many-apps.js';
-import { get, launchNginx, nginxCliEnv, type TestNginx } from '../test/support/nginx.js';
+import { get, launchNginx, type TestNginx } from '../test/support/nginx.js';
 import { runBerth } from '../test/support/run.js';
 
 export const APPS = Number(process.env.BENCH_APPS ?? 100);
@@ -18,7 +19,6 @@ export interface ManyEnv {
   docker: Docker;
   nginx: TestNginx;
   repo: ManyAppsRepo;
-  stateDir: string;
   /** Environment variables for the CLI under test. */
   cliEnv: NodeJS.ProcessEnv;
   /** `berth apply` with extra args; throws unless it exits 0. Returns wall time and its summary line. */
@@ -35,13 +35,7 @@ export async function manyEnv(count = APPS, options: { intervalSeconds?: number 
   const nginx = await launchNginx();
   const repo = manyAppsRepo({ count, ...(options.intervalSeconds !== undefined && { intervalSeconds: options.intervalSeconds }) });
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-state-'));
-  const cliEnv: NodeJS.ProcessEnv = {
-    BERTH_REPO: repo.dir,
-    BERTH_ENV: repo.env,
-    BERTH_STATE_DIR: stateDir,
-    ...nginxCliEnv(nginx),
-    BERTH_LOG_LEVEL: 'warn',
-  };
+  const cliEnv: NodeJS.ProcessEnv = { ...cliEnvFor(nginx, stateDir), BERTH_REPO: repo.dir, BERTH_ENV: repo.env, BERTH_LOG_LEVEL: 'warn' };
   const allServing = async (timeoutMs = 120_000): Promise<void> => {
     const deadline = Date.now() + timeoutMs;
     let waiting = [...repo.apps];
@@ -56,7 +50,6 @@ export async function manyEnv(count = APPS, options: { intervalSeconds?: number 
     docker,
     nginx,
     repo,
-    stateDir,
     cliEnv,
     allServing,
     apply: async (args = []) => {
@@ -68,17 +61,12 @@ export async function manyEnv(count = APPS, options: { intervalSeconds?: number 
       return { ms, summary };
     },
     teardown: async () => {
-      await removeLabelled(docker, `berth.env=${repo.env}`);
+      await removeEnv(docker, repo.env);
       nginx.stop();
       repo.cleanup();
       rmSync(stateDir, { recursive: true, force: true });
     },
   };
-}
-
-export async function removeLabelled(docker: Docker, label: string): Promise<void> {
-  const rows = await docker.listContainers({ all: true, filters: { label: [label] } });
-  await Promise.all(rows.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
 }
 
 const run = promisify(execFile);
@@ -115,9 +103,14 @@ export async function dockerRunFloor(docker: Docker, count: number, parallel = 4
   }
 }
 
-/** VmRSS and VmHWM (peak) of a process, in MB, from /proc. */
-export function memoryOf(pid: number, read: (file: string) => string): { rssMb: number; peakMb: number } {
-  const status = read(`/proc/${pid}/status`);
+/** VmRSS and VmHWM (peak since start, or since resetPeak) of a process, in MB, from /proc. */
+export function memoryOf(pid: number): { rssMb: number; peakMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+}
+
+/** Resets a process's peak RSS (VmHWM) to its current RSS, so the next peak is of what follows. */
+export function resetPeak(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }

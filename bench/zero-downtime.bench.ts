@@ -17,6 +17,7 @@ import { plan } from '../src/plan/plan.js';
 import { renderEnvironment } from '../src/render/render.js';
 import { envSecretSource } from '../src/render/secrets.js';
 import { readDirectoryRevision } from '../src/source/directory.js';
+import { httpdApp } from '../test/support/apps.js';
 import { ensureDemoImages } from '../test/support/docker.js';
 import { get, launchNginx } from '../test/support/nginx.js';
 
@@ -25,18 +26,8 @@ const STRATEGIES = (process.env.BENCH_STRATEGY ?? 'rolling,blue-green').split(',
 let env = '';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-zd-'));
 mkdirSync(path.join(dir, 'apps'));
-const app = (version: string, strategy: string) => `apiVersion: berth/v1
-kind: App
-metadata: { name: shop }
-spec:
-  image: berth-demo/httpd:${version}
-  replicas: 3
-  command: ["/bin/sh", "-c", "echo shop ${version} > /www/index.html && exec httpd -f -p 8080 -h /www"]
-  ports: [{ containerPort: 8080 }]
-  healthCheck: { http: { path: /health, port: 8080 }, intervalSeconds: 0.2 }
-  route: { host: shop.test, drainSeconds: 2 }
-  strategy: { type: ${strategy} }
-`;
+const app = (version: string, strategy: string) =>
+  httpdApp({ name: 'shop', version, body: `shop ${version}`, replicas: 3, intervalSeconds: 0.2, host: 'shop.test', drainSeconds: 2, extra: `  strategy: { type: ${strategy} }\n` });
 
 const docker = new Docker(dockerOptions(process.env.DOCKER_HOST));
 await ensureDemoImages(docker);

@@ -1,20 +1,20 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
-import { renderEnvironment } from '../../src/render/render.js';
-import { DEFAULT_HEAL_LIMIT } from '../../src/render/types.js';
 import type { EnvStatus, ReconcileRecord } from '../../src/report/history.js';
-import { readDirectoryRevision } from '../../src/source/directory.js';
-import { SECRETS, stage, type copyExampleRepo, type Stage } from '../support/env.js';
+import { stage, type copyExampleRepo, type Stage } from '../support/env.js';
 import { freePort, get, type TestNginx } from '../support/nginx.js';
+import { editFile } from '../support/repo.js';
 import { startBerthRun, waitFor, type RunningBerth } from '../support/run.js';
 import { followEvents, type SeenEvent } from '../support/sse.js';
 
 const TOKEN = 'drift-api-token';
 /** What the issue asks: drift reported within 2 s by a running controller. */
 const REPORT_MS = 2000;
+/** The heal limit the suite's berth.yaml sets (per 10 min), below the default so the flapping test is quick. */
+const HEAL_LIMIT = 2;
 
 type Seen = SeenEvent<Record<string, unknown> & { apps?: string[]; reason?: string; selfHeal?: boolean; proxy?: string; description?: string }>;
 const follow = (api: string, types: string) => followEvents<Seen['data']>(api, types);
@@ -28,8 +28,6 @@ describe('drift in seconds through events, the flapping guard, failing replicas 
   let repo: ReturnType<typeof copyExampleRepo>;
   let berth: RunningBerth | undefined;
   let events: Awaited<ReturnType<typeof follow>> | undefined;
-  /** The heal limit berth applies: the one berth.yaml sets, when render carries it through. */
-  let limit = DEFAULT_HEAL_LIMIT.heals;
 
   const json = async <T>(p: string): Promise<T> => (await fetch(`${berth!.api}${p}`)).json() as Promise<T>;
   const status = () => json<EnvStatus>('/api/v1/status');
@@ -62,11 +60,7 @@ describe('drift in seconds through events, the flapping guard, failing replicas 
     st = await stage(t as never);
     if (!st) return;
     ({ docker, nginx, repo } = st);
-    const berthYaml = path.join(repo.dir, 'berth.yaml');
-    writeFileSync(berthYaml, readFileSync(berthYaml, 'utf8').replace(`${repo.env}: { branch: main }`, `${repo.env}: { branch: main, selfHeal: true, healLimit: { heals: 2, windowSeconds: 600 } }`));
-    const rendered = renderEnvironment(await readDirectoryRevision(repo.dir), repo.env, { secrets: SECRETS });
-    assert.ok(rendered.ok, 'the test repo renders');
-    limit = rendered.state.settings.healLimit?.heals ?? DEFAULT_HEAL_LIMIT.heals;
+    editFile(repo.dir, 'berth.yaml', `${repo.env}: { branch: main }`, `${repo.env}: { branch: main, selfHeal: true, healLimit: { heals: ${HEAL_LIMIT}, windowSeconds: 600 } }`);
     berth = await startBerthRun(['--interval', '1h'], { ...st.cliEnv, BERTH_REPO: repo.dir, BERTH_ENV: repo.env, BERTH_API_TOKEN: TOKEN, BERTH_LOG_LEVEL: 'info' }, await freePort());
     events = await follow(berth.api, 'drift.,health.failed,reconcile.finished');
     await until(async () => {
@@ -125,7 +119,7 @@ describe('drift in seconds through events, the flapping guard, failing replicas 
     assert.ok(line, 'the file has an upstream server line');
     const t0 = Date.now();
 
-    writeFileSync(file, original.replace(line, line.replace(/127\.0\.0\.1:\d+/, '127.0.0.1:9')));
+    editFile(nginx.confDir, path.basename(file), line, line.replace(/127\.0\.0\.1:\d+/, '127.0.0.1:9'));
     const detected = await until(() => event('drift.detected', t0, (e) => e.data.proxy !== undefined), 10_000, 'drift.detected for the nginx file');
     const healed = await until(() => event('drift.healed', t0, (e) => e.data.proxy !== undefined), 30_000, 'drift.healed for the nginx file');
     t.diagnostic(`nginx edit: reported after ${detected.at - t0} ms, rewritten after ${healed.at - t0} ms`);
@@ -171,8 +165,7 @@ describe('drift in seconds through events, the flapping guard, failing replicas 
 
   it('a container killed in a loop stops being healed after the flapping limit; a forced sync heals it again', async (t) => {
     if (!berth || !nginx) return t.skip('controller not running');
-    t.diagnostic(`heal limit in force: ${limit} per 10 min${limit === DEFAULT_HEAL_LIMIT.heals ? ' (the default: render does not carry healLimit yet)' : ''}`);
-    for (let i = 1; i <= limit; i++) {
+    for (let i = 1; i <= HEAL_LIMIT; i++) {
       const [victim] = await running('worker');
       const t0 = Date.now();
       await docker!.getContainer(victim!.Id).kill();
@@ -185,7 +178,7 @@ describe('drift in seconds through events, the flapping guard, failing replicas 
     const limited = await until(() => event('drift.detected', t0, (e) => e.data.reason === 'HealLimitReached'), 10_000, 'HealLimitReached');
     assert.deepEqual(limited.data.apps, ['worker']);
     assert.equal(limited.data.selfHeal, false);
-    assert.match(limited.data.description ?? '', new RegExp(`^worker healed ${limit} times in 10 min; berth leaves it alone`));
+    assert.match(limited.data.description ?? '', new RegExp(`^worker healed ${HEAL_LIMIT} times in 10 min; berth leaves it alone`));
     await new Promise((r) => setTimeout(r, 3000));
     assert.equal((await running('worker')).length, 0, 'not healed past the limit');
     assert.deepEqual(event('drift.healed', t0), undefined);

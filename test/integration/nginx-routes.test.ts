@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { NginxDriver } from '../../src/runtime/nginx/driver.js';
 import type { ProxyConfig, ProxyRoute } from '../../src/runtime/types.js';
-import { get, startNginx, type TestNginx } from '../support/nginx.js';
+import { get, request, startNginx, type TestNginx } from '../support/nginx.js';
 
 /** A backend on 127.0.0.1 that answers 200 and echoes the request headers it got as JSON. */
 async function echoServer(): Promise<{ address: string; close(): Promise<void> }> {
@@ -16,17 +16,6 @@ async function echoServer(): Promise<{ address: string; close(): Promise<void> }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { address: `127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
-
-function rawGet(port: number, host: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', headers: { host }, agent: false, timeout: 3000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-  });
 }
 
 const route = (app: string, host: string, server: string, nginx?: ProxyRoute['proxyOptions']['nginx']): ProxyRoute => ({
@@ -72,7 +61,7 @@ describe('nginx routes on a real nginx', () => {
       ],
     };
     await driver.apply(config);
-    const res = await rawGet(nginx.port, 'quoting.test');
+    const res = await request(nginx.port, 'quoting.test');
     assert.equal(res.status, 200, 'the route answers from the backend');
     assert.equal(res.headers['x-a'], "'");
     assert.equal(res.headers['content-security-policy'], "default-src 'self'; img-src * {x} #y");

@@ -5,14 +5,15 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import type { EnvStatus } from '../../src/report/history.js';
-import { removeEnv, stage, type Stage } from '../support/env.js';
+import { infrastructure, removeEnv, type Infrastructure } from '../support/env.js';
+import { httpdApp } from '../support/apps.js';
 import { get, type TestNginx } from '../support/nginx.js';
 import { runBerth as berth } from '../support/run.js';
 
 // Item 13 of #11, through the real CLI against real Docker and nginx: two environments on one host,
 // one retired with `retired: true`, the other, once removed from berth.yaml, with --prune-environment.
 describe('retiring an environment (real CLI, Docker, nginx)', () => {
-  let st: Stage | undefined;
+  let st: Infrastructure | undefined;
   let docker: Docker | undefined;
   let nginx: TestNginx | undefined;
   const id = Math.random().toString(36).slice(2, 8);
@@ -26,24 +27,14 @@ describe('retiring an environment (real CLI, Docker, nginx)', () => {
   const confOf = (e: string) => path.join(nginx!.confDir, `berth-${e}.conf`);
 
   before(async (t) => {
-    st = await stage(t as never);
+    st = await infrastructure(t as never);
     if (!st) return;
     ({ docker, nginx } = st);
     env = { ...st.cliEnv, BERTH_REPO: dir };
     mkdirSync(path.join(dir, 'apps'));
     writeFileSync(
       path.join(dir, 'apps/web.yaml'),
-      `apiVersion: berth/v1
-kind: App
-metadata: { name: web }
-spec:
-  image: berth-demo/httpd:1.0
-  replicas: 2
-  command: ["/bin/sh", "-c", "echo web > /www/index.html && exec httpd -f -p 8080 -h /www"]
-  ports: [{ containerPort: 8080 }]
-  healthCheck: { http: { path: /health, port: 8080 }, intervalSeconds: 0.5 }
-  route: { host: ${hostOf(a)} }
-`,
+      httpdApp({ name: 'web', replicas: 2, intervalSeconds: 0.5, host: hostOf(a) }),
     );
     writeFileSync(
       path.join(dir, 'apps/worker.yaml'),

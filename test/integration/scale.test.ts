@@ -1,43 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it, type TestContext } from 'node:test';
-import type Docker from 'dockerode';
-import { removeEnv } from '../support/env.js';
-import { ensureDemoImages, requireDocker } from '../support/docker.js';
+import { after, before, describe, it } from 'node:test';
+import { infrastructure, removeEnv, type Infrastructure } from '../support/env.js';
 import { manyAppsRepo, type ManyAppsRepo } from '../support/many-apps.js';
-import { get, nginxCliEnv, startNginx, type TestNginx } from '../support/nginx.js';
+import { get } from '../support/nginx.js';
 import { runBerth } from '../support/run.js';
 
 // Issue 8: environments of the size users run, through the real CLI, dockerd and nginx.
-
-interface Bench {
-  docker: Docker;
-  nginx: TestNginx;
-  stateDir: string;
-  env(repo: ManyAppsRepo): NodeJS.ProcessEnv;
-}
-
-async function setUp(t: TestContext): Promise<Bench | undefined> {
-  const docker = await requireDocker(t);
-  if (!docker) return undefined;
-  const nginx = await startNginx(t);
-  if (!nginx) return undefined;
-  await ensureDemoImages(docker);
-  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'berth-scale-state-'));
-  return {
-    docker,
-    nginx,
-    stateDir,
-    env: (repo) => ({
-      BERTH_REPO: repo.dir,
-      BERTH_ENV: repo.env,
-      BERTH_STATE_DIR: stateDir,
-      ...nginxCliEnv(nginx),
-    }),
-  };
-}
 
 /** Progress lines of `berth apply` as [app, phase, message], in the order printed. */
 function progress(stderr: string): [string, string, string][] {
@@ -49,26 +19,27 @@ function progress(stderr: string): [string, string, string][] {
 }
 
 describe('scale: many routed apps, parallel dependency waves (real CLI, Docker, nginx)', () => {
-  let b: Bench | undefined;
+  let b: Infrastructure | undefined;
   const repos: ManyAppsRepo[] = [];
+  /** The CLI's environment for `repo`. */
+  const cliEnv = (repo: ManyAppsRepo): NodeJS.ProcessEnv => ({ ...b!.cliEnv, BERTH_REPO: repo.dir, BERTH_ENV: repo.env });
 
   before(async (t) => {
-    b = await setUp(t as never);
+    b = await infrastructure(t as never);
   });
   after(async () => {
     for (const r of repos) {
       if (b) await removeEnv(b.docker, r.env);
       r.cleanup();
     }
-    b?.nginx.stop();
-    if (b) rmSync(b.stateDir, { recursive: true, force: true });
+    await b?.teardown();
   });
 
   it('applies 100 routed apps, every one answers through nginx, and a re-apply is a no-op', async (t) => {
     if (!b) return t.skip('no docker/nginx');
     const repo = manyAppsRepo({ count: 100 });
     repos.push(repo);
-    const applied = await runBerth(['apply'], b.env(repo));
+    const applied = await runBerth(['apply'], cliEnv(repo));
     assert.equal(applied.code, 0, applied.stderr.slice(-3000));
     const summary = /✔ Succeeded: 100 succeeded in ([\d.]+)s, (\d+) nginx reloads?/.exec(applied.stderr);
     assert.ok(summary, applied.stderr.slice(-2000));
@@ -90,9 +61,9 @@ describe('scale: many routed apps, parallel dependency waves (real CLI, Docker, 
     const ids = (await b.docker.listContainers({ all: true, filters: { label: [`berth.env=${repo.env}`] } })).map((c) => c.Id).sort();
     assert.equal(ids.length, 100);
 
-    const plan = await runBerth(['plan'], b.env(repo));
+    const plan = await runBerth(['plan'], cliEnv(repo));
     assert.equal(plan.code, 0, plan.stdout + plan.stderr);
-    const again = await runBerth(['apply'], b.env(repo));
+    const again = await runBerth(['apply'], cliEnv(repo));
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /is in sync; nothing to apply/);
     assert.equal(statSync(conf).mtimeMs, mtime, 'a no-op apply does not rewrite (or reload) nginx');
@@ -104,7 +75,7 @@ describe('scale: many routed apps, parallel dependency waves (real CLI, Docker, 
     if (!b) return t.skip('no docker/nginx');
     const repo = manyAppsRepo({ count: 20, failing: ['app010'], dependsOn: { app001: ['app000'], app002: ['app001'], app003: ['app001'] } });
     repos.push(repo);
-    const applied = await runBerth(['apply', '--parallelism', '6'], b.env(repo));
+    const applied = await runBerth(['apply', '--parallelism', '6'], cliEnv(repo));
     assert.equal(applied.code, 3, `exit 3 (rolled back) expected:\n${applied.stderr.slice(-3000)}`);
     assert.match(applied.stderr, /✖ RolledBack: 19 succeeded, 1 rolledback/);
     assert.match(applied.stderr, /app010: new version failed its health check/);

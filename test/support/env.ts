@@ -77,48 +77,75 @@ export function harness(dir: string, env: string, nginx: TestNginx, stateDir?: s
   };
 }
 
-/** Removes every container of `env` (test cleanup). */
-export async function removeEnv(docker: Docker, env: string): Promise<void> {
-  const rows = await docker.listContainers({ all: true, filters: { label: [`berth.env=${env}`] } });
+/** Removes every container carrying `label` (`key=value`), ignoring ones already gone (test and bench cleanup). */
+export async function removeLabelled(docker: Docker, label: string): Promise<void> {
+  const rows = await docker.listContainers({ all: true, filters: { label: [label] } });
   await Promise.all(rows.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
 }
 
-/** What an integration suite stands on: the real dockerd, a private nginx, demo images, a private repo copy. */
-export interface Stage {
+/** Removes every container of `env` (test cleanup). */
+export function removeEnv(docker: Docker, env: string): Promise<void> {
+  return removeLabelled(docker, `berth.env=${env}`);
+}
+
+/** Environment for the CLI under test: its state dir, BERTH_NGINX_* for the private nginx, the test secret. */
+export function cliEnvFor(nginx: TestNginx, stateDir: string): NodeJS.ProcessEnv {
+  return {
+    BERTH_STATE_DIR: stateDir,
+    BERTH_SECRET_DB_PASSWORD: 'it-secret',
+    ...nginxCliEnv(nginx),
+  };
+}
+
+/** What every integration suite stands on: the real dockerd, a private nginx, demo images, a fresh state dir. */
+export interface Infrastructure {
   docker: Docker;
   nginx: TestNginx;
-  repo: ReturnType<typeof copyExampleRepo>;
   /** A fresh state dir for the CLI under test. */
   stateDir: string;
-  /** Environment for the CLI under test: state dir, BERTH_NGINX_* for the private nginx, the test secret. */
+  /** Environment for the CLI under test (see cliEnvFor); add BERTH_REPO and BERTH_ENV. */
   cliEnv: NodeJS.ProcessEnv;
+  /** Stops nginx and removes the state dir; containers are the suite's to remove (removeEnv). */
   teardown(): Promise<void>;
 }
 
-/** Sets up a Stage, or skips (locally) / fails (CI) when Docker or nginx is missing. */
-export async function stage(t: TestContext): Promise<Stage | undefined> {
+/** Sets up the Infrastructure, or skips (locally) / fails (CI) when Docker or nginx is missing. */
+export async function infrastructure(t: TestContext): Promise<Infrastructure | undefined> {
   const docker = await requireDocker(t);
   if (!docker) return undefined;
   const nginx = await startNginx(t);
   if (!nginx) return undefined;
   await ensureDemoImages(docker);
-  const repo = copyExampleRepo();
-  const stateDir = mkdtempSync(path.join(os.tmpdir(), `berth-state-${repo.env}-`));
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'berth-state-'));
   return {
     docker,
     nginx,
-    repo,
     stateDir,
-    cliEnv: {
-      BERTH_STATE_DIR: stateDir,
-      BERTH_SECRET_DB_PASSWORD: 'it-secret',
-      ...nginxCliEnv(nginx),
-    },
+    cliEnv: cliEnvFor(nginx, stateDir),
     teardown: async () => {
-      await removeEnv(docker, repo.env);
       nginx.stop();
-      repo.cleanup();
       rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The Infrastructure plus a private copy of example-repo; teardown also removes the copy's containers. */
+export interface Stage extends Infrastructure {
+  repo: ReturnType<typeof copyExampleRepo>;
+}
+
+/** Sets up a Stage, or skips (locally) / fails (CI) when Docker or nginx is missing. */
+export async function stage(t: TestContext): Promise<Stage | undefined> {
+  const infra = await infrastructure(t);
+  if (!infra) return undefined;
+  const repo = copyExampleRepo();
+  return {
+    ...infra,
+    repo,
+    teardown: async () => {
+      await removeEnv(infra.docker, repo.env);
+      await infra.teardown();
+      repo.cleanup();
     },
   };
 }

@@ -64,12 +64,12 @@ export function messageMatcher(message: string): (actual: string) => boolean {
 }
 
 /** The head of every generated app file; generated content starts on line 6. */
-export function appHead(name = 'web'): string {
+function appHead(name = 'web'): string {
   return `apiVersion: berth/v1\nkind: App\nmetadata: { name: ${name} }\nspec:\n  image: berth-demo/httpd:1.0\n`;
 }
 
 /** The text (or link) one generator writes, relative to the case copy at `dir`. */
-export function runGenerator(dir: string, g: Generator): void {
+function runGenerator(dir: string, g: Generator): void {
   const write = (rel: string, text: string): void => {
     mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     writeFileSync(path.join(dir, rel), text);

@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { httpdApp } from './apps.js';
 
 /** Options of a generated environment: `count` routed apps of one replica each, served by busybox httpd. */
 export interface ManyAppsOptions {
@@ -24,7 +25,7 @@ export interface ManyAppsRepo {
 }
 
 /** App names app000, app001… (sorted the way berth sorts them). */
-export function appNames(count: number): string[] {
+function appNames(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `app${String(i).padStart(3, '0')}`);
 }
 
@@ -43,20 +44,10 @@ export function manyAppsRepo(options: ManyAppsOptions): ManyAppsRepo {
   for (const app of apps) {
     const failing = options.failing?.includes(app);
     const deps = options.dependsOn?.[app];
+    const extra = `  stopGracePeriodSeconds: 1\n${deps ? `  dependsOn: [${deps.join(', ')}]\n` : ''}${options.extra ?? ''}`;
     writeFileSync(
       path.join(dir, 'apps', `${app}.yaml`),
-      `apiVersion: berth/v1
-kind: App
-metadata: { name: ${app} }
-spec:
-  image: berth-demo/httpd:1.0
-  replicas: 1
-  command: ["/bin/sh", "-c", "echo ${app} > /www/index.html && exec httpd -f -p 8080 -h /www"]
-  ports: [{ containerPort: 8080 }]
-  stopGracePeriodSeconds: 1
-  healthCheck: { http: { path: ${failing ? '/missing' : '/health'}, port: 8080 }, intervalSeconds: ${options.intervalSeconds ?? 0.25}, timeoutSeconds: 2, failureThreshold: 2 }
-  route: { host: ${host(app)}, drainSeconds: 0 }
-${deps ? `  dependsOn: [${deps.join(', ')}]\n` : ''}${options.extra ?? ''}`,
+      httpdApp({ name: app, host: host(app), drainSeconds: 0, intervalSeconds: options.intervalSeconds ?? 0.25, healthPath: failing ? '/missing' : '/health', healthCheck: 'timeoutSeconds: 2, failureThreshold: 2', extra }),
     );
   }
   return { dir, env, apps, host, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

@@ -94,15 +94,21 @@ http {
   return { prefix, confDir, port, listen: `127.0.0.1:${port}`, testCmd: [...base, '-t', '-q'], reloadCmd: [...base, '-s', 'reload'], stop };
 }
 
-/** GET through nginx with a Host header; resolves status and body (status 0 on a socket error). */
-export function get(port: number, host: string, urlPath = '/'): Promise<{ status: number; body: string }> {
+/** GET through nginx with a Host header; resolves status, response headers and body (status 0 and no headers on a socket error). */
+export function request(port: number, host: string, urlPath = '/'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve) => {
     const req = http.get({ host: '127.0.0.1', port, path: urlPath, headers: { host }, agent: false, timeout: 3000 }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
     });
-    req.on('error', () => resolve({ status: 0, body: '' }));
+    req.on('error', () => resolve({ status: 0, headers: {}, body: '' }));
     req.on('timeout', () => req.destroy());
   });
+}
+
+/** What nginx serves for a Host: `request` without the headers, so tests can deepEqual it with `{ status, body }`. */
+export async function get(port: number, host: string, urlPath = '/'): Promise<{ status: number; body: string }> {
+  const { status, body } = await request(port, host, urlPath);
+  return { status, body };
 }
