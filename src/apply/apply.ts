@@ -39,11 +39,18 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyRepor
   }
   await Promise.all(settled.values());
 
-  // Routes of apps that left the repo, and any route change not yet written.
+  // Routes of apps that left the repo, and any route change not yet written; a retired environment's
+  // proxy config instead goes altogether, once every app of it is gone.
   for (const app of plan.proxy.drop) run.stageRoute(app, undefined);
   const apps = plan.apps.map((a) => outcomes.get(a.app)!);
+  const remove = plan.proxy.remove === true && reconcileResultOf(apps.map((a) => a.result)) === 'Succeeded';
   try {
-    await run.syncProxy();
+    if (!remove) await run.syncProxy();
+    else if (await run.removeProxy()) {
+      const removed: AppOutcome = { app: '(proxy)', result: 'Succeeded', actions: ['proxy config removed'] };
+      apps.push(removed);
+      deps.onResult?.(removed);
+    }
   } catch (err) {
     const proxy: AppOutcome = { app: '(proxy)', result: 'Failed', reason: reasonOfError(err), actions: [], error: (err as Error).message };
     apps.push(proxy);
@@ -68,8 +75,7 @@ async function applyApp(run: ApplyRun, appPlan: AppPlan, outcomes: ReadonlyMap<s
   }
   const done: string[] = [];
   try {
-    if (appPlan.op === 'prune') await prune(run, appPlan, done);
-    else await converge(run, appPlan, done);
+    await run.rollout(() => (appPlan.op === 'prune' ? prune(run, appPlan, done) : converge(run, appPlan, done)));
     run.progress(app, 'done', done.join(', ') || 'up to date');
     return { app, result: 'Succeeded', actions: done };
   } catch (err) {

@@ -5,7 +5,7 @@ import { canonicalJson } from '../util/canonical.js';
 import type { ApplyDeps, Member, Phase } from './types.js';
 
 /** How long route switches are collected into one config test + reload (more gather while a reload is spaced). */
-export const DEFAULT_PROXY_BATCH_MS = 50;
+const PROXY_BATCH_MS = 50;
 
 interface SyncRequest {
   /** The app whose staged route edits to publish; undefined: everything staged (the end of an apply). */
@@ -29,6 +29,8 @@ export class ApplyRun {
   readonly #staged = new Map<string, ProxyRoute | null>();
   #requests: SyncRequest[] = [];
   #draining: Promise<void> | undefined;
+  /** Rollouts (and prunes) under way: with one or none, no other app's switch can join a batch. */
+  #rollouts = 0;
 
   constructor(
     readonly deps: ApplyDeps,
@@ -39,6 +41,16 @@ export class ApplyRun {
 
   get env(): string {
     return this.plan.env;
+  }
+
+  /** Runs one app's rollout (or prune), counted as in flight while it runs. */
+  async rollout<T>(work: () => Promise<T>): Promise<T> {
+    this.#rollouts++;
+    try {
+      return await work();
+    } finally {
+      this.#rollouts--;
+    }
   }
 
   progress(app: string, phase: Phase, message: string): void {
@@ -90,13 +102,28 @@ export class ApplyRun {
     });
   }
 
+  /**
+   * A retired environment's last step: removes its proxy config (tested and reloaded by the proxy
+   * driver); whether there was one. A proxy that cannot remove configs is synced to an empty one instead.
+   */
+  async removeProxy(): Promise<boolean> {
+    if (!this.deps.proxy.remove) return this.syncProxy();
+    const { changed } = await this.deps.proxy.remove(this.env);
+    this.#live.clear();
+    this.#staged.clear();
+    if (changed) this.reloads++;
+    return changed;
+  }
+
   async #drain(): Promise<void> {
     for (;;) {
       if (this.#requests.length === 0) {
         this.#draining = undefined;
         return;
       }
-      await this.deps.clock.sleep(this.deps.proxyBatchMs ?? DEFAULT_PROXY_BATCH_MS);
+      // Wait for others to join only when someone can: not at the end of an apply, nor for a lone rollout.
+      const alone = this.#rollouts <= 1 || this.#requests.some((r) => r.app === undefined);
+      if (!alone) await this.deps.clock.sleep(PROXY_BATCH_MS);
       await this.#flush(this.#requests.splice(0));
     }
   }

@@ -51,8 +51,6 @@ export interface ApplyDeps {
   hooks?: RolloutHooks[];
   /** Apps rolled out at once (dependencies first); default DEFAULT_PARALLELISM. */
   parallelism?: number;
-  /** Window in which route switches of several apps are collected into one reload (default 50 ms). */
-  proxyBatchMs?: number;
   onProgress?: (p: ApplyProgress) => void;
   onResult?: (outcome: AppOutcome) => void;
   /** Reports a hook failure that did not stop the rollout. */

@@ -18,6 +18,7 @@ import type { Revision } from '../source/types.js';
 import { StatusBoard, initialStatus } from '../status/board.js';
 import { withAppHealth } from '../status/compute.js';
 import type { EnvStatus } from '../status/types.js';
+import { backoffDelay, type Backoff } from '../util/backoff.js';
 import type { Clock } from '../util/clock.js';
 import { follow } from './streams.js';
 
@@ -45,11 +46,11 @@ export interface ControllerDeps {
   /** Apps rolled out at once (`--parallelism`). */
   parallelism?: number;
   /** Retry after a failure: base delay, doubled per consecutive failure, capped. */
-  backoff?: { baseMs: number; maxMs: number };
+  backoff?: Backoff;
   /** Wait after a runtime or proxy event before re-checking (events come in bursts: kill, die, destroy). */
   runtimeDebounceMs?: number;
   /** Reconnect delay of a lost event stream (runtime, proxy): base, doubled per failure, capped. */
-  streamBackoff?: { baseMs: number; maxMs: number };
+  streamBackoff?: Backoff;
 }
 
 /** Runtime events that may mean drift (a container killed, stopped, removed, renamed, changed or restarted by hand). */
@@ -87,8 +88,7 @@ export class Controller {
   readonly #cache = new DocCache();
   #running: Promise<void> | undefined;
   #pending: Request | undefined;
-  #lastRevision: Revision | undefined;
-  /** The revision the last reconcile read, as it was reconciled: what re-checks compare live state with. */
+  /** The revision the last reconcile read, as it was reconciled: what re-checks compare live state with, and whose berth.yaml names the branch. */
   #lastRead: Revision | undefined;
   #failures = 0;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -252,8 +252,7 @@ export class Controller {
   }
 
   #scheduleRetry(): void {
-    const { baseMs, maxMs } = this.deps.backoff ?? { baseMs: 5000, maxMs: 300_000 };
-    const delay = Math.min(maxMs, baseMs * 2 ** Math.min(this.#failures - 1, 16));
+    const delay = backoffDelay(this.deps.backoff ?? { baseMs: 5000, maxMs: 300_000 }, this.#failures);
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => this.trigger('retry'), delay);
     this.#retryTimer.unref();
@@ -262,7 +261,7 @@ export class Controller {
 
   /** The branch this environment follows, per berth.yaml of the last revision read (or HEAD at first). */
   async #branch(): Promise<string> {
-    const fromLast = this.#lastRevision && envBranch(this.#lastRevision, this.deps.env, this.#cache);
+    const fromLast = this.#lastRead && envBranch(this.#lastRead, this.deps.env, this.#cache);
     if (fromLast) return fromLast;
     if (this.deps.source.kind === 'directory') return 'worktree';
     const head = await this.deps.source.read('HEAD').catch(async () => {
@@ -280,7 +279,6 @@ export class Controller {
     try {
       const branch = await this.#branch();
       const revision = source.kind === 'directory' ? await source.read() : await source.fetch(branch).then(() => source.read(branch));
-      this.#lastRevision = revision;
       return source.kind === 'directory' ? revision : { ...revision, ref: { ...revision.ref, branch } };
     } finally {
       end();

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { backoffDelay, type Backoff } from '../util/backoff.js';
 
 /** How a followed stream is opened and what its events do. */
 export interface FollowOptions<T> {
@@ -16,7 +17,7 @@ export interface FollowOptions<T> {
   log: Pick<Logger, 'warn' | 'info'>;
   sleep(ms: number): Promise<void>;
   /** Reconnect delay: base, doubled per failure in a row, capped. Default 1 s to 30 s. */
-  backoff?: { baseMs: number; maxMs: number };
+  backoff?: Backoff;
   /** How long a reopened stream must stay open to count as back. Default 500 ms. */
   settleMs?: number;
   /** Fields for the log lines (env). */
@@ -28,7 +29,7 @@ export interface FollowOptions<T> {
  * it is back `onResumed` asks for one full re-check (events may have been missed while it was gone).
  */
 export async function follow<T>(o: FollowOptions<T>): Promise<void> {
-  const { baseMs, maxMs } = o.backoff ?? { baseMs: 1000, maxMs: 30_000 };
+  const backoff = o.backoff ?? { baseMs: 1000, maxMs: 30_000 };
   let failures = 0;
   let lost = false;
   while (!o.signal.aborted) {
@@ -60,6 +61,6 @@ export async function follow<T>(o: FollowOptions<T>): Promise<void> {
     }
     if (o.signal.aborted) return;
     lost = true;
-    await o.sleep(Math.min(maxMs, baseMs * 2 ** Math.min(failures++, 16)));
+    await o.sleep(backoffDelay(backoff, ++failures));
   }
 }

@@ -28,11 +28,14 @@ export function formatPlan(plan: Plan, paint: Paint = (_, t) => t): string {
   }
   // The proxy's file edited by hand: no route changes, but apply writes the file again.
   if (plan.proxy.rewrite) lines.push(`${paint('cyan', `⇄ ${'(proxy)'.padEnd(16)}`)} ${'rewrite'.padEnd(22)} ${plan.proxy.rewrite}`);
+  // A retired environment: its proxy config is removed last, once every app of it is gone.
+  if (plan.proxy.remove) lines.push(`${paint('red', `- ${'(proxy)'.padEnd(16)}`)} ${'remove'.padEnd(22)} environment retired: its proxy config is removed`);
   const summary = [
     ...Object.entries(plan.counts)
       .filter(([, n]) => n > 0)
       .map(([k, n]) => `${n} ${k}`),
     ...(plan.proxy.rewrite ? ['1 proxy rewrite'] : []),
+    ...(plan.proxy.remove ? ['1 proxy remove'] : []),
   ].join(', ');
   lines.push('', paint('bold', `${summary}`));
   return lines.join('\n');

@@ -11,6 +11,13 @@ import { cpuToNano, memoryToBytes } from '../util/units.js';
 import { specDiff } from './diff.js';
 import type { Action, ActionKind, AppPlan, ContainerTemplate, DesiredTarget, LiveFingerprint, Plan, ReplicaGroups, ReplicaRef, RouteTarget } from './types.js';
 
+/** How many actions of each kind the apps' plans hold. */
+export function countActions(apps: readonly AppPlan[]): Record<ActionKind, number> {
+  const counts: Record<ActionKind, number> = { create: 0, replace: 0, 'scale-up': 0, 'scale-down': 0, heal: 0, remove: 0, 'route-update': 0 };
+  for (const a of apps) for (const act of a.actions) counts[act.kind]++;
+  return counts;
+}
+
 /**
  * A version of an app berth must not roll out: it rolled back (`RolledBack`, the default), or it
  * was healed too often (`HealLimitReached`). Held until the repo changes the app or a person forces it.
@@ -239,8 +246,9 @@ export function plan(desired: DesiredState, live: LiveState, options: PlanOption
     apps.push({ app: name, op: actions.length ? 'prune' : 'none', actions, dependsOn: [], replicas });
   }
   holdApps(apps, options.held);
-  const counts: Record<ActionKind, number> = { create: 0, replace: 0, 'scale-up': 0, 'scale-down': 0, heal: 0, remove: 0, 'route-update': 0 };
-  for (const a of apps) for (const act of a.actions) counts[act.kind]++;
+  // A retired environment's last step: its proxy config goes while it still exists.
+  const removeProxy = desired.settings.retired === true && live.proxy.present === true;
+  const counts = countActions(apps);
   return {
     version: 1,
     env,
@@ -248,9 +256,9 @@ export function plan(desired: DesiredState, live: LiveState, options: PlanOption
     revisionKey: desired.revisionKey,
     createdAt: (options.now ?? new Date()).toISOString(),
     apps,
-    proxy: { routes: live.proxy.routes, drop: gone.filter((n) => routes.has(n)), ...(live.proxy.drift && { rewrite: live.proxy.drift }) },
+    proxy: { routes: live.proxy.routes, drop: gone.filter((n) => routes.has(n)), ...(live.proxy.drift && { rewrite: live.proxy.drift }), ...(removeProxy && { remove: true }) },
     counts,
-    empty: apps.every((a) => a.actions.length === 0) && !live.proxy.drift,
+    empty: apps.every((a) => a.actions.length === 0) && !live.proxy.drift && !removeProxy,
     live: fingerprint(live),
   };
 }

@@ -107,9 +107,10 @@ export interface Plan {
   /**
    * The proxy model apply starts from (the live config), and the routes to drop. `rewrite` says why
    * the proxy's file must be written again though no route changes (edited by hand): apply's final
-   * proxy sync rewrites it from `routes`.
+   * proxy sync rewrites it from `routes`. `remove`: the environment is retired and its proxy config
+   * still exists: apply ends by removing it (instead of the final sync) once every app succeeded.
    */
-  proxy: { routes: ProxyRoute[]; drop: string[]; rewrite?: string };
+  proxy: { routes: ProxyRoute[]; drop: string[]; rewrite?: string; remove?: boolean };
   counts: Record<ActionKind, number>;
   /** True when applying would change nothing: Synced. */
   empty: boolean;

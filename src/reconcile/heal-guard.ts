@@ -11,12 +11,12 @@ import type { ReconcileMemory } from './memory.js';
 // The state lives in the reconciler's memory, so a restarted berth keeps counting.
 
 /** The app as the repo describes it (container spec, replica count, route): "the repo changed the app" means this changed. */
-export function appVersion(app: DesiredApp): string {
+function appVersion(app: DesiredApp): string {
   return sha256(canonicalJson({ specHash: app.specHash, replicas: app.spec.replicas, route: app.spec.route ?? null })).slice(0, 16);
 }
 
 /** "10 min", "90 s", "2 h": a window as people say it. */
-export function formatWindow(seconds: number): string {
+function formatWindow(seconds: number): string {
   if (seconds >= 3600 && seconds % 3600 === 0) return `${seconds / 3600} h`;
   if (seconds >= 60 && seconds % 60 === 0) return `${seconds / 60} min`;
   return `${seconds} s`;
@@ -24,12 +24,17 @@ export function formatWindow(seconds: number): string {
 
 /** Drops what no longer applies: counts and limits of apps that left the repo or changed in it, heals older than the window. */
 export function tidyHeals(memory: ReconcileMemory, apps: readonly DesiredApp[], limit: HealLimit, now: number): void {
+  if (isEmpty(memory.heals) && isEmpty(memory.healLimited)) return;
   const versions = new Map(apps.map((a) => [a.name, appVersion(a)]));
   for (const [app, record] of Object.entries(memory.heals ?? {})) {
     record.at = record.at.filter((t) => now - t < limit.windowSeconds * 1000);
     if (versions.get(app) !== record.version || record.at.length === 0) delete memory.heals![app];
   }
   for (const [app, entry] of Object.entries(memory.healLimited ?? {})) if (versions.get(app) !== entry.version) delete memory.healLimited![app];
+}
+
+function isEmpty(record: object | undefined): boolean {
+  return record === undefined || Object.keys(record).length === 0;
 }
 
 /** Apps left alone after too many heals, as the planner holds them (only while the repo still describes them the same). */

@@ -1,7 +1,8 @@
-import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BerthError } from '../errors.js';
+import { createExclusive } from '../util/exclusive.js';
 
 interface LockInfo {
   pid: number;
@@ -30,20 +31,6 @@ function alive(pid: number): boolean {
 
 const code = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
 
-/**
- * Creates `file` holding `text`, atomically, or fails with EEXIST: the text is written to a private
- * temp file first and hard-linked into place, so the lock file is never seen empty or half-written.
- */
-async function createExclusive(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(tmp, text, { mode: 0o644 });
-  try {
-    await link(tmp, file);
-  } finally {
-    await unlink(tmp).catch(() => {});
-  }
-}
-
 async function readHolder(file: string): Promise<LockInfo | undefined> {
   try {
     return JSON.parse(await readFile(file, 'utf8')) as LockInfo;
@@ -65,7 +52,7 @@ export async function acquireLock(stateDir: string, env: string, options: LockOp
   const me: LockInfo = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
   for (let attempt = 0; attempt < 8; attempt++) {
     try {
-      await createExclusive(file, JSON.stringify(me));
+      createExclusive(file, JSON.stringify(me), 0o644);
       return { release: () => unlink(file).catch(() => {}) };
     } catch (err) {
       if (code(err) !== 'EEXIST') throw err;
@@ -93,7 +80,7 @@ export async function acquireLock(stateDir: string, env: string, options: LockOp
 async function breakStale(file: string, holder: LockInfo | undefined): Promise<void> {
   const breaker = `${file}.break`;
   try {
-    await createExclusive(breaker, String(process.pid));
+    createExclusive(breaker, String(process.pid), 0o644);
   } catch (err) {
     if (code(err) !== 'EEXIST') throw err;
     const age = Date.now() - (await stat(breaker).then((s) => s.mtimeMs, () => Date.now()));

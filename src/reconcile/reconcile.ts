@@ -4,8 +4,8 @@ import { BerthError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { FailedReplica, MonitoredApp } from '../health/monitor.js';
 import type { AppOutcome, Trigger } from '../events/types.js';
-import { plan, type HeldVersion } from '../plan/plan.js';
-import type { ActionKind, AppPlan, Plan } from '../plan/types.js';
+import { countActions, plan, type HeldVersion } from '../plan/plan.js';
+import type { AppPlan, Plan } from '../plan/types.js';
 import type { DocCache } from '../render/doc-cache.js';
 import { formatProblem, type Problem } from '../render/problems.js';
 import { desiredState, pruneFor } from '../render/retire.js';
@@ -17,7 +17,7 @@ import type { LiveContainer, LiveState, ProxyDriver, RuntimeDriver } from '../ru
 import { formatRevision, revisionKey, type Revision } from '../source/types.js';
 import type { StatusBoard } from '../status/board.js';
 import { appStatuses, envStatus } from '../status/compute.js';
-import { reasonOfError, reconcileResultOf, type HealthStatus, type ReconcileResult } from '../status/vocabulary.js';
+import { reasonOfError, type HealthStatus, type ReconcileResult } from '../status/vocabulary.js';
 import type { Clock } from '../util/clock.js';
 import { countHeals, forgetHeals, heldByLimit, reachLimits, tidyHeals } from './heal-guard.js';
 import type { ReconcileMemory } from './memory.js';
@@ -138,14 +138,9 @@ async function stages(run: Run): Promise<ReconcileOutcome> {
   if (healing) planned = await guardHeals(run, desired, live, planned);
   request.onPlan?.(planned, desired);
   const runnable = planned.apps.filter((a) => a.actions.length > 0 && !a.held);
-  if (planned.empty && desired.settings.retired) {
-    // Nothing of the environment is left but, maybe, its proxy file: removing it is the last step of the retirement.
-    run.stage = 'apply';
-    const removed = await removeProxyConfig(deps);
-    if (removed) return apply(run, desired, planned, live, { newRevision, healing }, removed);
-  }
-  if (planned.empty || (runnable.length === 0 && !planned.proxy.rewrite)) return quiet(run, desired, planned, live, newRevision);
-  if (healing && !desired.settings.selfHeal) {
+  if (planned.empty || (runnable.length === 0 && !planned.proxy.rewrite && !planned.proxy.remove)) return quiet(run, desired, planned, live, newRevision);
+  // Removing a retired environment's proxy config, all that is left of it, is its retirement, not a heal.
+  if (healing && !desired.settings.selfHeal && (runnable.length > 0 || planned.proxy.rewrite)) {
     // Drift is only reported; a replica failing its health check is replaced all the same (a liveness probe, not drift).
     const sick = new Set(runnable.filter(isSick).map((a) => a.app));
     if (sick.size === 0) return drift(run, desired, planned, live);
@@ -204,9 +199,7 @@ function only(planned: Plan, apps: ReadonlySet<string>): Plan {
     const { held: _held, ...rest } = a;
     return { ...rest, op: 'none', actions: [] };
   });
-  const counts = Object.fromEntries(Object.keys(planned.counts).map((k) => [k, 0])) as Record<ActionKind, number>;
-  for (const a of scoped) for (const x of a.actions) counts[x.kind]++;
-  return { ...planned, apps: scoped, proxy: { routes: planned.proxy.routes, drop: [] }, counts, empty: false };
+  return { ...planned, apps: scoped, proxy: { routes: planned.proxy.routes, drop: [] }, counts: countActions(scoped), empty: false };
 }
 
 /**
@@ -230,8 +223,7 @@ async function unavailable(run: Run, kind: 'source-failed' | 'observe-failed', e
   const { deps, request } = run;
   const reason = kind === 'source-failed' ? 'SourceUnavailable' : reasonOfError(err);
   deps.bus.emit('reconcile.error', { env: deps.env, trigger: request.trigger, reason, message });
-  const current = deps.board.current;
-  deps.board.update({ syncStatus: 'Unknown', message, apps: current.apps.map((a) => ({ ...a, syncStatus: 'Unknown', message })) }, new Date(deps.clock.now()));
+  boardUnknown(deps, message, { appMessage: true });
   return { kind, error: err instanceof Error ? err : new Error(String(err)), retry: true };
 }
 
@@ -248,11 +240,16 @@ async function crashed(run: Run, err: unknown): Promise<ReconcileOutcome> {
   const rev = run.revision ? formatRevision(run.revision.ref) : undefined;
   if (rev) deps.memory.lastAttemptedRevision = rev;
   finish(run, rev ?? '', { result: 'Failed', reason: 'InternalError', noop: false, apps: [], error: message, reloads: 0 });
-  const current = deps.board.current;
-  deps.board.update({ syncStatus: 'Unknown', message, ...(rev && { lastAttemptedRevision: rev }), apps: current.apps.map((a) => ({ ...a, syncStatus: 'Unknown' })) }, new Date(deps.clock.now()));
+  boardUnknown(deps, message, { ...(rev && { lastAttemptedRevision: rev }) });
   // The memory may be what failed to be written: the crash is reported all the same.
   await deps.history.writeMemory(deps.memory).catch(() => {});
   return { kind: 'crashed', stage: run.stage, error, message, ...(run.revision && { revision: run.revision }), retry: true };
+}
+
+/** The status board when berth cannot tell: the environment and every app Unknown (`appMessage`: each app shows the message too). */
+function boardUnknown(deps: ReconcileDeps, message: string, o: { appMessage?: boolean; lastAttemptedRevision?: string }): void {
+  const apps = deps.board.current.apps.map((a) => ({ ...a, syncStatus: 'Unknown' as const, ...(o.appMessage && { message }) }));
+  deps.board.update({ syncStatus: 'Unknown', message, ...(o.lastAttemptedRevision !== undefined && { lastAttemptedRevision: o.lastAttemptedRevision }), apps }, new Date(deps.clock.now()));
 }
 
 /** A revision that does not render: recorded once (not per poll); nothing is applied. */
@@ -321,10 +318,8 @@ async function reportDrift(run: Run, planned: Plan, apps: readonly string[], pro
  * Rolls the plan out and remembers what rolled back, so the same version is not tried on every
  * poll. A heal (`healing`: same revision, not forced) is counted by the flapping guard instead: the
  * version it restores is the one that ran, so it is not held when the replacement fails its gate.
- * A retiring environment's proxy file goes last, once everything else is gone (`removed`: already
- * done, the plan being empty).
  */
-async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveState, mode: { newRevision: boolean; healing: boolean }, removed?: AppOutcome): Promise<ReconcileOutcome> {
+async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveState, mode: { newRevision: boolean; healing: boolean }): Promise<ReconcileOutcome> {
   const { deps, request } = run;
   const { env, bus, memory } = deps;
   run.stage = 'apply';
@@ -336,7 +331,7 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   }
   memory.lastAttemptedRevision = rev;
   bus.emit('reconcile.started', { env, revision: rev, trigger: request.trigger, apps: planned.apps.filter((a) => a.actions.length).length, counts: planned.counts });
-  let report = removed ? proxyOnlyReport(planned, removed) : await applyPlan(planned, {
+  const report = await applyPlan(planned, {
     runtime: deps.runtime,
     proxy: deps.proxy,
     clock: deps.clock,
@@ -346,15 +341,6 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
     onResult: (o) => bus.emit('app.result', { env, revision: rev, ...o }),
     onHookError: (hook, app, err) => bus.emit('app.progress', { env, app, phase: 'failed', message: `${hook} hook failed: ${(err as Error).message}` }),
   });
-  if (removed) bus.emit('app.result', { env, revision: rev, ...removed });
-  else if (desired.settings.retired && report.result === 'Succeeded') {
-    const outcome = await removeProxyConfig(deps);
-    if (outcome) {
-      bus.emit('app.result', { env, revision: rev, ...outcome });
-      const apps = [...report.apps, outcome];
-      report = { ...report, apps, result: reconcileResultOf(apps.map((a) => a.result)), reloads: report.reloads + (outcome.result === 'Succeeded' ? 1 : 0) };
-    }
-  }
   run.stage = 'record';
   const ran = report.apps.filter((a) => a.result !== 'Unchanged' && a.result !== 'Skipped').map((a) => a.app);
   if (mode.healing) countHeals(memory, ran, desired.apps, deps.clock.now());
@@ -375,24 +361,6 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   const fresh = plan(desired, after, planOptions(deps, { ...request, force: false }, desired));
   await publishStatus(run, desired, fresh, after, new Map(changed.filter((a) => a.error).map((a) => [a.app, a.error!])));
   return { kind: 'applied', plan: planned, desired, report, retry: report.result === 'Failed' };
-}
-
-/**
- * Removes a retired environment's proxy config (tested and reloaded by the driver): the outcome of
- * `(proxy)`, or undefined when there was none to remove.
- */
-async function removeProxyConfig(deps: ReconcileDeps): Promise<AppOutcome | undefined> {
-  try {
-    const { changed } = (await deps.proxy.remove?.(deps.env)) ?? { changed: false };
-    return changed ? { app: '(proxy)', result: 'Succeeded', actions: ['proxy config removed'] } : undefined;
-  } catch (err) {
-    return { app: '(proxy)', result: 'Failed', reason: reasonOfError(err), actions: [], error: (err as Error).message };
-  }
-}
-
-/** The report of an apply whose only step was removing a retired environment's proxy config. */
-function proxyOnlyReport(planned: Plan, removed: AppOutcome): ApplyReport {
-  return { env: planned.env, revision: planned.revision, result: reconcileResultOf([removed.result]), apps: [removed], durationMs: 0, reloads: removed.result === 'Succeeded' ? 1 : 0 };
 }
 
 /** The outcome with why replicas were replaced, first, when it was for failing health checks (the history shows it). */

@@ -22,6 +22,9 @@ export class DocCache {
   misses = 0;
 
   check(file: RepoFile, kind: DocKind): CheckedDoc {
+    // Left unread by the source (a limit, a refused link): a problem, never an absent or empty file.
+    // Never cached: the same content may be read in one revision and left unread in the next.
+    if (file.unread) return { problems: [limitProblem(file.path, file.unread)] };
     const key = `${kind}\0${file.path}\0${file.id}`;
     this.#used.add(key);
     const cached = this.#entries.get(key);
@@ -30,8 +33,7 @@ export class DocCache {
       return cached;
     }
     this.misses++;
-    // Left unread by the source (limits.ts): a problem, never an absent or empty file.
-    const parsed = file.unread ? { ok: false as const, problems: [limitProblem(file.path, file.unread)] } : parseYaml(file.path, file.content);
+    const parsed = parseYaml(file.path, file.content);
     const result: CheckedDoc = parsed.ok ? { doc: parsed.doc, problems: validateDoc(kind, parsed.doc) } : { problems: parsed.problems };
     // Documents are shared between renders: freeze so no stage can patch a cached value in place.
     if (result.doc) deepFreeze(result.doc.value);

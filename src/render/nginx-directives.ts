@@ -12,7 +12,7 @@ import { didYouMean } from '../util/suggest.js';
 /** A directive's value: one string (split at whitespace), a number, a list of arguments, or several lists (the directive repeated). */
 export type NginxDirectiveValue = string | number | (string | number)[] | (string | number)[][];
 
-export interface DirectiveRule {
+interface DirectiveRule {
   /** Fewest and most arguments one occurrence takes. */
   args: [number, number];
   /** May appear several times in one location (given as a list of lists). */
@@ -31,7 +31,7 @@ const ONE: [number, number] = [1, 1];
 const ON_OFF = ['on', 'off'] as const;
 
 /** The built-in allow-list. Every name here is safe inside one location block. */
-export const NGINX_DIRECTIVES: Readonly<Record<string, DirectiveRule>> = {
+const NGINX_DIRECTIVES: Readonly<Record<string, DirectiveRule>> = {
   client_max_body_size: { args: ONE, about: 'largest request body, e.g. 10m' },
   client_body_buffer_size: { args: ONE, about: 'request body buffer' },
   client_body_timeout: { args: ONE, about: 'time between two reads of the request body' },
@@ -74,7 +74,7 @@ export const NGINX_DIRECTIVES: Readonly<Record<string, DirectiveRule>> = {
 };
 
 /** Directives berth writes in every location; a route that sets one replaces berth's line. */
-export const BERTH_DEFAULT_DIRECTIVES: readonly (readonly [string, ...string[]])[] = [
+const BERTH_DEFAULT_DIRECTIVES: readonly (readonly [string, ...string[]])[] = [
   ['proxy_http_version', '1.1'],
   ['proxy_set_header', 'Connection', ''],
   ['proxy_set_header', 'Host', '$host'],
@@ -90,18 +90,23 @@ export const BERTH_DEFAULT_DIRECTIVES: readonly (readonly [string, ...string[]])
 export function directiveOccurrences(value: NginxDirectiveValue): string[][] {
   if (typeof value === 'number') return [[String(value)]];
   if (typeof value === 'string') return [value.split(/[ \t]+/).filter((a) => a !== '')];
-  if (value.length > 0 && value.every((v) => Array.isArray(v))) return (value as (string | number)[][]).map((occ) => occ.map(String));
+  if (repeated(value)) return value.map((occ) => occ.map(String));
   return [(value as (string | number)[]).map(String)];
 }
 
+/** The list-of-lists form: the directive given several times. */
+function repeated(value: NginxDirectiveValue): value is (string | number)[][] {
+  return Array.isArray(value) && value.length > 0 && value.every((v) => Array.isArray(v));
+}
+
 /** Longest argument written: nginx refuses a token over its 4 KiB read buffer ("too long parameter"). */
-export const MAX_ARGUMENT_CHARS = 1024;
+const MAX_ARGUMENT_CHARS = 1024;
 
 /** An HTTP header name (RFC 9110 token). */
 const HEADER_NAME = /^[!#%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Why an argument cannot be written safely, or undefined when it can. */
-export function unsafeArgument(arg: string): string | undefined {
+function unsafeArgument(arg: string): string | undefined {
   if (arg.length > MAX_ARGUMENT_CHARS) return `${arg.length} characters (at most ${MAX_ARGUMENT_CHARS})`;
   if (/[\u0000-\u001f\u007f]/.test(arg)) return 'a control character (newline, tab, NUL…)';
   if (arg.includes('$')) return 'a "$": nginx would read it as a variable, and nginx has no way to write a literal "$"';
@@ -162,9 +167,15 @@ export function checkDirectives(options: Readonly<Record<string, NginxDirectiveV
       continue;
     }
     const occurrences = directiveOccurrences(value);
-    const nested = Array.isArray(value) && value.length > 0 && value.every((v) => Array.isArray(v));
+    const nested = repeated(value);
     if (nested && occurrences.length > 1 && rule && !rule.repeat) {
       problems.push({ pointer: at, key: false, message: `route.nginx.${name}: "${name}" may appear once per location; give one list of arguments` });
+      continue;
+    }
+    const numbers = typeof value === 'number' ? [value] : Array.isArray(value) ? value.flat().filter((v): v is number => typeof v === 'number') : [];
+    const odd = numbers.find((n) => !Number.isSafeInteger(n) || n < 0);
+    if (odd !== undefined) {
+      problems.push({ pointer: at, key: false, message: `route.nginx.${name}: ${odd} is not a whole number nginx reads (write sizes and times as strings, e.g. "10m", "1.5s")` });
       continue;
     }
     const [min, max] = rule?.args ?? [1, 64];
@@ -176,7 +187,7 @@ export function checkDirectives(options: Readonly<Record<string, NginxDirectiveV
         problems.push({ pointer: where, key: false, message: `route.nginx.${name}: takes ${want} argument${max === 1 ? '' : 's'}, got ${occ.length} (${occ.map((a) => JSON.stringify(a)).join(' ') || 'none'})${spaces}` });
         continue;
       }
-      const wrong = argumentProblem(rule, occ, value);
+      const wrong = argumentProblem(rule, occ);
       if (wrong) problems.push({ pointer: where, key: false, message: `route.nginx.${name}: ${wrong}` });
       else if (name === 'proxy_set_header') {
         const header = occ[0]!.toLowerCase();
@@ -189,10 +200,7 @@ export function checkDirectives(options: Readonly<Record<string, NginxDirectiveV
 }
 
 /** What is wrong with one occurrence's arguments, or undefined. */
-function argumentProblem(rule: DirectiveRule | undefined, occ: readonly string[], value: NginxDirectiveValue): string | undefined {
-  const numbers = typeof value === 'number' ? [value] : Array.isArray(value) ? value.flat().filter((v): v is number => typeof v === 'number') : [];
-  const odd = numbers.find((n) => !Number.isSafeInteger(n) || n < 0);
-  if (odd !== undefined) return `${odd} is not a whole number nginx reads (write sizes and times as strings, e.g. "10m", "1.5s")`;
+function argumentProblem(rule: DirectiveRule | undefined, occ: readonly string[]): string | undefined {
   for (const [i, arg] of occ.entries()) {
     const why = unsafeArgument(arg);
     if (why) return `argument ${JSON.stringify(arg.length > 60 ? `${arg.slice(0, 57)}...` : arg)} contains ${why}`;

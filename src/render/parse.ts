@@ -93,7 +93,7 @@ export function parseYaml(file: string, content: string): ParseResult {
   const fast = readFast(content);
   if (fast && 'nodes' in fast) return { ok: false, problems: [tooManyNodes(file, fast.nodes, positionIn(content)(fast.at))] };
   if (fast) return { ok: true, doc: { file, value: fast.value, locate: lazyLocator(content) } };
-  return parsePrecise(file, content);
+  return parseChecked(file, content);
 }
 
 /**
@@ -105,6 +105,11 @@ export function parseYaml(file: string, content: string): ParseResult {
 export function parsePrecise(file: string, content: string): ParseResult {
   const bytes = overLimit(content);
   if (bytes !== undefined) return { ok: false, problems: [limitProblem(file, { limit: 'file', bytes })] };
+  return parseChecked(file, content);
+}
+
+/** parsePrecise once the size is known to be within the limit. */
+function parseChecked(file: string, content: string): ParseResult {
   const pos = positionIn(content);
   const parsed = composeBounded(content);
   if ('deep' in parsed) {

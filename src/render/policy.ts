@@ -60,7 +60,7 @@ const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.
  * or a `:` or is `localhost`; otherwise the image is on Docker Hub, where a one-component path is
  * under `library/`.
  */
-export function parseImage(ref: string): ImageParts {
+function parseImage(ref: string): ImageParts {
   let rest = ref;
   let digest: string | undefined;
   const at = rest.indexOf('@');
@@ -93,7 +93,10 @@ export function qualifiedImage(ref: string): string {
  * below that path; a tag or digest in the entry must match exactly.
  */
 export function imageAllowed(image: string, entry: string): boolean {
-  const img = parseImage(image);
+  return allowedBy(parseImage(image), entry);
+}
+
+function allowedBy(img: ImageParts, entry: string): boolean {
   const below = entry.endsWith('/');
   const trimmed = entry.replace(/\/+$/, '');
   if (!trimmed.includes('/')) {
@@ -146,7 +149,8 @@ export function policyChecks(apps: readonly DesiredApp[], policy: RepoPolicy, lo
       const allowed = policy.capabilities.length ? `allowed: ${policy.capabilities.join(', ')}` : 'no capability is allowed';
       add('policy', app.name, `/spec/capAdd/${i}`, `capability ${cap} is not allowed by the environment's policy (${allowed}); list it in ${where('capabilities')}`);
     }
-    if (policy.images && !policy.images.some((prefix) => imageAllowed(spec.image, prefix))) {
+    const image = policy.images && parseImage(spec.image);
+    if (policy.images && image && !policy.images.some((entry) => allowedBy(image, entry))) {
       add('policy', app.name, '/spec/image', `image ${spec.image} is not from an allowed source (allowed: ${policy.images.join(', ') || 'none'}); allowed prefixes are set in ${where('images')}`);
     }
     for (const [i, port] of spec.ports.entries()) {

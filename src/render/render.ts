@@ -89,7 +89,14 @@ export function loadRepositoryConfig(revision: Revision, cache = new DocCache())
   }
   const checked = cache.check(file, 'Repository');
   if (!checked.doc || checked.problems.length) return { problems: checked.problems, doc: checked.doc };
-  const raw = checked.doc.value as { environments: Record<string, Omit<Partial<EnvironmentConfig>, 'policy'> & { branch: string; policy?: RawPolicy }>; policy?: RawPolicy; secrets?: Record<string, { description?: string }> };
+  // Read by every render, plan and branch lookup of a revision: built once per berth.yaml content.
+  const doc = checked.doc;
+  return cache.memo(`repository\0${file.path}\0${file.id}`, () => repositoryConfig(doc));
+}
+
+/** berth.yaml's environments (policies resolved) and declared secrets, or its problems. */
+function repositoryConfig(doc: ParsedDoc): { config?: RepositoryConfig; doc: ParsedDoc; problems: Problem[] } {
+  const raw = doc.value as { environments: Record<string, Omit<Partial<EnvironmentConfig>, 'policy'> & { branch: string; policy?: RawPolicy }>; policy?: RawPolicy; secrets?: Record<string, { description?: string }> };
   // Looked up by names from the CLI and the repo: no inherited keys (toString, constructor…) may answer.
   const environments: Record<string, EnvironmentConfig> = Object.create(null) as Record<string, EnvironmentConfig>;
   for (const [name, env] of Object.entries(raw.environments)) {
@@ -106,11 +113,11 @@ export function loadRepositoryConfig(revision: Revision, cache = new DocCache())
     if (other === undefined) byVariable.set(variable, name);
     else {
       const pointer = joinPointer(['secrets', name]);
-      problems.push({ code: 'schema', file: checked.doc.file, ...checked.doc.locate(pointer, true), pointer, message: `secret "${name}" would read the same variable ${variable} as secret "${other}"; rename one of them` });
+      problems.push({ code: 'schema', file: doc.file, ...doc.locate(pointer, true), pointer, message: `secret "${name}" would read the same variable ${variable} as secret "${other}"; rename one of them` });
     }
   }
-  if (problems.length) return { problems, doc: checked.doc };
-  return { config: { environments, secrets }, doc: checked.doc, problems: [] };
+  if (problems.length) return { problems, doc: doc };
+  return { config: { environments, secrets }, doc: doc, problems: [] };
 }
 
 /** The branch `env` follows according to the revision's berth.yaml, if that names it. */

@@ -1,9 +1,10 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { parse } from 'yaml';
 import { UsageError } from '../errors.js';
+import { createExclusive } from '../util/exclusive.js';
 
 export const MASK = '********';
 
@@ -93,30 +94,26 @@ export function loadDigestKey(stateDir: string, create: boolean): Uint8Array | u
   const file = path.join(stateDir, DIGEST_KEY_FILE);
   const existing = readDigestKey(file);
   if (existing || !create) return existing;
-  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    const fd = openSync(tmp, 'wx', 0o600);
+    const key = randomBytes(DIGEST_KEY_BYTES);
     try {
-      writeSync(fd, randomBytes(DIGEST_KEY_BYTES));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      linkSync(tmp, file);
+      createExclusive(file, key, 0o600);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      // EEXIST: another process was first; its key is the key. A file system without hard links: rename.
+      // EEXIST: another process was first; its key is the key. A file system without hard links:
+      // created exclusively in place instead (a racing reader may then see it half-written once).
       if (code !== 'EEXIST') {
         if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
-        if (!readDigestKey(file)) renameSync(tmp, file);
+        try {
+          writeFileSync(file, key, { mode: 0o600, flag: 'wx' });
+        } catch (again) {
+          if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again;
+        }
       }
     }
   } catch (err) {
     throw new UsageError(`cannot create the secret digest key ${file}: ${(err as Error).message}; pass a writable --state-dir (BERTH_STATE_DIR)`, { file });
-  } finally {
-    rmSync(tmp, { force: true });
   }
   return readDigestKey(file)!;
 }

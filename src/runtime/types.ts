@@ -133,11 +133,16 @@ export interface ProxyConfig {
    * says what differs. The next apply rewrites it from `routes`.
    */
   drift?: string;
+  /**
+   * Set by `read` of a proxy that can `remove` configs: whether the environment's config exists
+   * (a retired environment's plan removes it while it does).
+   */
+  present?: boolean;
 }
 
 export interface ProxyDriver {
   readonly name: string;
-  /** The config berth last wrote for `env`, or an empty one. */
+  /** The config berth last wrote for `env`, or an empty one (with `present: false` from a proxy that implements `remove`). */
   read(env: string): Promise<ProxyConfig>;
   /**
    * Writes atomically, tests, reloads; no-op when unchanged. When the proxy refuses the config it

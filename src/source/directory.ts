@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
+import type { Dirent, Stats } from 'node:fs';
+import { open, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SourceError } from '../errors.js';
 import { MAX_FILE_BYTES, ReadBudget, readingOrder } from './limits.js';
@@ -7,6 +8,7 @@ import type { RepoFile, Revision, UnreadFile } from './types.js';
 
 /** The folders of a config repo that berth reads; everything else is ignored. */
 const CONFIG_DIRS = ['apps', 'overlays', 'plugins'] as const;
+const REPO_FILES = ['berth.yaml', 'berth.yml'];
 const YAML_EXT = /\.ya?ml$/;
 
 /** Git blob id of `content`, so a directory read and a Git read share cache keys. */
@@ -21,7 +23,7 @@ export function blobId(content: Buffer | string): string {
  * never skips one silently (an app whose file became a link would be pruned): a refused link is a
  * problem at its own path.
  */
-async function insideRepo(root: string, rel: string): Promise<{ target: string } | { refused: string }> {
+async function insideRepo(root: string, rel: string): Promise<{ stats: Stats } | { refused: string }> {
   const link = path.join(root, rel);
   let target: string;
   try {
@@ -34,11 +36,22 @@ async function insideRepo(root: string, rel: string): Promise<{ target: string }
   }
   // A file link must lead to a config file: never to .git/config, a .env or any other file of the checkout.
   const inside = path.relative(root, target);
-  const st = await stat(target).catch(() => undefined);
-  if (st?.isFile() && (!YAML_EXT.test(target) || inside.split(path.sep).includes('.git'))) {
+  const stats = await stat(target);
+  if (stats.isFile() && (!YAML_EXT.test(target) || inside.split(path.sep).includes('.git'))) {
     return { refused: `symlink ${rel} leads to ${inside}, which is not a YAML file; berth follows links only to .yaml/.yml files` };
   }
-  return { target };
+  return { stats };
+}
+
+/** What an entry is, following a symlink only inside the repo: a folder, a file, something else, or a refused link. */
+async function kindOf(root: string, rel: string, entry: Dirent): Promise<'dir' | 'file' | 'other' | { refused: string }> {
+  let stats: Pick<Stats, 'isDirectory' | 'isFile'> = entry;
+  if (entry.isSymbolicLink()) {
+    const link = await insideRepo(root, rel);
+    if ('refused' in link) return link;
+    stats = link.stats;
+  }
+  return stats.isDirectory() ? 'dir' : stats.isFile() ? 'file' : 'other';
 }
 
 async function walk(root: string, rel: string, out: string[], seen: Set<string>, refused: Map<string, string>): Promise<void> {
@@ -55,21 +68,11 @@ async function walk(root: string, rel: string, out: string[], seen: Set<string>,
     throw err;
   }
   for (const entry of entries) {
-    const child = rel ? `${rel}/${entry.name}` : entry.name;
-    let isDir = entry.isDirectory();
-    let isFile = entry.isFile();
-    if (entry.isSymbolicLink()) {
-      const link = await insideRepo(root, child);
-      if ('refused' in link) {
-        refused.set(child, link.refused);
-        continue;
-      }
-      const st = await stat(link.target);
-      isDir = st.isDirectory();
-      isFile = st.isFile();
-    }
-    if (isDir) await walk(root, child, out, seen, refused);
-    else if (isFile && YAML_EXT.test(entry.name)) out.push(child);
+    const child = `${rel}/${entry.name}`;
+    const kind = await kindOf(root, child, entry);
+    if (typeof kind === 'object') refused.set(child, kind.refused);
+    else if (kind === 'dir') await walk(root, child, out, seen, refused);
+    else if (kind === 'file' && YAML_EXT.test(entry.name)) out.push(child);
   }
 }
 
@@ -85,22 +88,17 @@ export async function readDirectoryRevision(dir: string): Promise<Revision> {
   }
   const paths: string[] = [];
   const refused = new Map<string, string>();
-  for (const name of ['berth.yaml', 'berth.yml', ...CONFIG_DIRS]) {
-    const entry = await lstat(path.join(root, name)).catch(() => undefined);
-    if (!entry?.isSymbolicLink()) continue;
-    const link = await insideRepo(root, name);
-    if ('refused' in link) refused.set(name, link.refused);
-  }
-  for (const name of ['berth.yaml', 'berth.yml']) {
-    if (refused.has(name)) continue;
-    try {
-      if ((await stat(path.join(root, name))).isFile()) paths.push(name);
-    } catch {
-      // absent: render reports a missing berth.yaml with a fix
-    }
-  }
   const seen = new Set<string>();
-  for (const sub of CONFIG_DIRS) if (!refused.has(sub)) await walk(root, sub, paths, seen, refused);
+  // The repository file and the config folders, in that order; anything else at the root is not config.
+  const top = new Map((await readdir(root, { withFileTypes: true })).map((e) => [e.name, e]));
+  for (const name of [...REPO_FILES, ...CONFIG_DIRS]) {
+    const entry = top.get(name);
+    if (!entry) continue; // an absent berth.yaml: render reports it with a fix
+    const kind = await kindOf(root, name, entry);
+    if (typeof kind === 'object') refused.set(name, kind.refused);
+    else if (kind === 'file' && REPO_FILES.includes(name)) paths.push(name);
+    else if (kind === 'dir' && (CONFIG_DIRS as readonly string[]).includes(name)) await walk(root, name, paths, seen, refused);
+  }
   paths.sort(readingOrder);
   // Sizes first: a file over a limit is never read into memory (limits.ts).
   const sizes = await Promise.all(paths.map(async (p) => (await stat(path.join(root, p))).size));

@@ -25,9 +25,9 @@ export function appStatuses(input: StatusInput): AppStatus[] {
     const own = input.held.get(p.app);
     // The plan holds an app whose version rolled back, and the apps that depend on one: either way
     // the repo's version is not running, whatever the old replicas' probes say.
-    const held = own && own.specHash === d.specHash ? { specHash: own.specHash, message: own.message } : p.held && { specHash: d.specHash, message: p.held.message };
-    const isHeld = held !== undefined;
-    if (held) health = { status: 'Degraded', reason: own && own.specHash === d.specHash ? 'RolledBack' : (p.held?.reason ?? 'DependencyFailed'), message: held.message };
+    const rolledBack = own !== undefined && own.specHash === d.specHash;
+    const held = rolledBack ? { specHash: own.specHash, message: own.message } : p.held && { specHash: d.specHash, message: p.held.message };
+    if (held) health = { status: 'Degraded', reason: rolledBack ? 'RolledBack' : (p.held?.reason ?? 'DependencyFailed'), message: held.message };
     const error = input.errors?.get(p.app);
     apps.push({
       app: p.app,
@@ -39,7 +39,7 @@ export function appStatuses(input: StatusInput): AppStatus[] {
       ...(error && { message: error }),
       replicas: { ready, desired: d.replicas },
       image: d.image,
-      ...(isHeld && { held }),
+      ...(held && { held }),
     });
   }
   return apps;

@@ -209,7 +209,7 @@ export class MemoryProxy implements ProxyDriver {
   }
 
   async read(): Promise<ProxyConfig> {
-    return { ...structuredClone(this.config), ...(this.edited && { drift: this.edited }) };
+    return { ...structuredClone(this.config), present: this.present, ...(this.edited && { drift: this.edited }) };
   }
   async *watch(env: string, signal: AbortSignal): AsyncGenerator<{ env: string; file: string }> {
     for await (const e of this.feed.stream(signal)) if (e.env === env) yield e;

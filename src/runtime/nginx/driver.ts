@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import http from 'node:http';
-import { mkdir, readdir, readFile, rename, unlink, watch, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, unlink, watch, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../../errors.js';
 import type { ProxyConfig, ProxyDriver } from '../types.js';
@@ -74,6 +74,8 @@ export class NginxDriver implements ProxyDriver {
   #lastReload = 0;
   /** The text this driver last wrote per environment: its own writes are not drift. */
   readonly #written = new Map<string, string>();
+  /** What the other environments' files serve, per file, as of their mtime and size: a stat instead of a read and parse per apply. */
+  readonly #others = new Map<string, { mtimeMs: number; size: number; env: string; keys: Set<string> }>();
   reloads = 0;
 
   constructor(options: NginxOptions) {
@@ -88,11 +90,11 @@ export class NginxDriver implements ProxyDriver {
   async read(env: string): Promise<ProxyConfig> {
     const file = this.file(env);
     const text = await readFile(file, 'utf8').catch(() => undefined);
-    if (text === undefined) return { env, routes: [] };
+    if (text === undefined) return { env, routes: [], present: false };
     const state = parseNginxState(text);
-    if (!state) return { env, routes: [], drift: `nginx file ${file} has no readable berth state (edited by hand or not written by berth)` };
+    if (!state) return { env, routes: [], present: true, drift: `nginx file ${file} has no readable berth state (edited by hand or not written by berth)` };
     const drift = configDrift(text, state, this.#opts.listen);
-    return drift ? { ...state, env, drift: `${drift} (${file})` } : { ...state, env };
+    return drift ? { ...state, env, present: true, drift: `${drift} (${file})` } : { ...state, env, present: true };
   }
 
   /** Changes of `berth-<env>.conf` made by anyone but this driver (a hand edit, a deletion), until `signal` aborts. */
@@ -118,29 +120,9 @@ export class NginxDriver implements ProxyDriver {
     const next = renderNginxConfig(config, this.#opts.listen);
     const previous = await readFile(file, 'utf8').catch(() => undefined);
     if (previous === next) return { changed: false };
-
-    const now = this.#opts.now ?? Date.now;
-    const sleep = this.#opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-    const wait = this.#lastReload + this.#opts.minReloadIntervalMs - now();
-    if (wait > 0) await sleep(wait);
-
-    await mkdir(this.#opts.confDir, { recursive: true });
+    // Refused before any wait for the reload interval: nothing is written.
     await this.#refuseSharedHosts(config.env, next, previous);
-    this.#written.set(config.env, next);
-    await this.#write(file, next);
-    const test = await run(this.#opts.testCmd);
-    if (!test.ok) {
-      await this.#restore(config.env, file, previous);
-      throw new NginxConfigError(`nginx rejected the new config for environment "${config.env}"; the previous config was restored and nginx keeps serving it. nginx said: ${test.output}`, { env: config.env, file });
-    }
-    const reload = await run(this.#opts.reloadCmd);
-    if (!reload.ok) {
-      await this.#restore(config.env, file, previous);
-      throw new BerthError('E_NGINX_COMMAND', `nginx reload failed (${this.#opts.reloadCmd.join(' ')}): ${reload.output}; is nginx running? the previous config was restored`, { env: config.env, file });
-    }
-    await this.#waitLive(config.env, next, now, sleep);
-    this.#lastReload = now();
-    this.reloads++;
+    await this.#commit(config.env, file, previous, next, { rejected: `the new config for environment "${config.env}"`, restored: 'the previous config was restored' });
     return { changed: true };
   }
 
@@ -154,13 +136,14 @@ export class NginxDriver implements ProxyDriver {
     const serving = serverNames(next);
     const names = await readdir(this.#opts.confDir).catch(() => [] as string[]);
     const own = path.basename(this.file(env));
-    for (const name of names.filter((n) => /^berth-.+\.conf$/.test(n) && n !== own).sort()) {
-      const text = await readFile(path.join(this.#opts.confDir, name), 'utf8').catch(() => undefined);
-      if (text === undefined) continue;
-      const theirs = new Set(serverNames(text).map((s) => s.key));
-      const sharedAll = serving.filter((s) => theirs.has(s.key));
+    const files = new Set(names.filter((n) => /^berth-.+\.conf$/.test(n)));
+    for (const file of this.#others.keys()) if (!files.has(path.basename(file))) this.#others.delete(file);
+    for (const name of [...files].filter((n) => n !== own).sort()) {
+      const theirs = await this.#servedBy(path.join(this.#opts.confDir, name));
+      if (!theirs) continue;
+      const sharedAll = serving.filter((s) => theirs.keys.has(s.key));
       if (sharedAll.length === 0) continue;
-      const other = parseNginxState(text)?.env ?? name.replace(/^berth-|\.conf$/g, '');
+      const other = theirs.env;
       const shared = sharedAll.filter((s) => !had.has(s.key));
       if (shared.length === 0) {
         // Shared before this write (files from before berth checked, or edited by hand): refusing now
@@ -175,6 +158,19 @@ export class NginxDriver implements ProxyDriver {
     }
   }
 
+  /** The env and listen+host keys another environment's file serves: parsed again only when its mtime or size changed. */
+  async #servedBy(file: string): Promise<{ env: string; keys: Set<string> } | undefined> {
+    const st = await stat(file).catch(() => undefined);
+    if (!st) return undefined;
+    const cached = this.#others.get(file);
+    if (cached && cached.mtimeMs === st.mtimeMs && cached.size === st.size) return cached;
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
+    const entry = { mtimeMs: st.mtimeMs, size: st.size, env: parseNginxState(text)?.env ?? path.basename(file).replace(/^berth-|\.conf$/g, ''), keys: new Set(serverNames(text).map((s) => s.key)) };
+    this.#others.set(file, entry);
+    return entry;
+  }
+
   /**
    * A retired environment: its file is deleted, nginx tested and reloaded; the file comes back when
    * either fails. Not waited on like `apply`: the status server that confirms a generation goes with the file.
@@ -183,24 +179,42 @@ export class NginxDriver implements ProxyDriver {
     const file = this.file(env);
     const previous = await readFile(file, 'utf8').catch(() => undefined);
     if (previous === undefined) return { changed: false };
+    await this.#commit(env, file, previous, undefined, { rejected: `the config without environment "${env}"'s file`, restored: `${file} was restored` });
+    return { changed: true };
+  }
+
+  /**
+   * Puts `next` in place of `previous` (undefined: deletes the file) once the reload interval allows,
+   * then tests and reloads nginx; when either fails, `previous` is restored and the error thrown, in
+   * the words of `what`. A written config is waited on until nginx serves it.
+   */
+  async #commit(env: string, file: string, previous: string | undefined, next: string | undefined, what: { rejected: string; restored: string }): Promise<void> {
     const now = this.#opts.now ?? Date.now;
+    const sleep = this.#opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const wait = this.#lastReload + this.#opts.minReloadIntervalMs - now();
-    if (wait > 0) await (this.#opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))))(wait);
-    this.#written.delete(env);
-    await unlink(file);
+    if (wait > 0) await sleep(wait);
+
+    if (next === undefined) {
+      this.#written.delete(env);
+      await unlink(file);
+    } else {
+      await mkdir(this.#opts.confDir, { recursive: true });
+      this.#written.set(env, next);
+      await this.#write(file, next);
+    }
     const test = await run(this.#opts.testCmd);
     if (!test.ok) {
       await this.#restore(env, file, previous);
-      throw new NginxConfigError(`nginx rejected the config without environment "${env}"'s file; ${file} was restored and nginx keeps serving it. nginx said: ${test.output}`, { env, file });
+      throw new NginxConfigError(`nginx rejected ${what.rejected}; ${what.restored} and nginx keeps serving it. nginx said: ${test.output}`, { env, file });
     }
     const reload = await run(this.#opts.reloadCmd);
     if (!reload.ok) {
       await this.#restore(env, file, previous);
-      throw new BerthError('E_NGINX_COMMAND', `nginx reload failed (${this.#opts.reloadCmd.join(' ')}): ${reload.output}; is nginx running? ${file} was restored`, { env, file });
+      throw new BerthError('E_NGINX_COMMAND', `nginx reload failed (${this.#opts.reloadCmd.join(' ')}): ${reload.output}; is nginx running? ${what.restored}`, { env, file });
     }
+    if (next !== undefined) await this.#waitLive(env, next, now, sleep);
     this.#lastReload = now();
     this.reloads++;
-    return { changed: true };
   }
 
   /** Polls the status server until nginx answers with the new generation: only then is traffic switched. */
@@ -228,9 +242,12 @@ export class NginxDriver implements ProxyDriver {
   }
 
   async #restore(env: string, file: string, previous: string | undefined): Promise<void> {
-    if (previous === undefined) this.#written.delete(env);
-    else this.#written.set(env, previous);
-    if (previous === undefined) await unlink(file).catch(() => {});
-    else await this.#write(file, previous);
+    if (previous === undefined) {
+      this.#written.delete(env);
+      await unlink(file).catch(() => {});
+    } else {
+      this.#written.set(env, previous);
+      await this.#write(file, previous);
+    }
   }
 }
