@@ -14,7 +14,12 @@ export type ErrorCode =
   | 'E_LOCKED'
   | 'E_USAGE'
   | 'E_GIT'
-  | 'E_PLAN_STALE';
+  | 'E_PLAN_STALE'
+  | 'E_FORGE'
+  | 'E_CONFLICT'
+  | 'E_PUSH_REJECTED'
+  | 'E_WORKTREE'
+  | 'E_REF';
 
 export interface ErrorContext {
   file?: string;

@@ -1,22 +1,60 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Controller } from '../controller/controller.js';
+import { WEBHOOK_PARSERS, isWebhookForge, type WebhookForge } from '../forge/webhooks.js';
 import { serializePlan } from '../plan/saved.js';
+import type { StatusDelivery } from '../forge/statuses.js';
 import { eventStream, type EventLog } from './sse.js';
-import { verifyWebhook, type Forge } from './webhooks.js';
+
+/** A push to another branch, or a pull request, that berth could plan (a plan comment) without applying it. */
+export interface PreviewRequest {
+  kind: 'push' | 'pull-request';
+  forge: string;
+  branch: string;
+  sha?: string;
+  /** The pull (merge) request's number. */
+  number?: number;
+  /** The branch a pull request would merge into. */
+  base?: string;
+}
 
 export interface ApiOptions {
   /** Bearer token for mutating endpoints; without one they answer 403. */
   apiToken?: string;
   /** Webhook secret (HMAC key for GitHub/Gitea, token for GitLab); without one webhooks answer 403. */
   webhookSecret?: string;
-  /** The branch the environment follows, for ignoring pushes to others. */
-  branch: () => string | undefined;
+  /**
+   * The branch the environment follows, read from berth.yaml (even before the first successful
+   * render); undefined only when the repo cannot be read, and then a push triggers anyway.
+   */
+  branch: () => Promise<string | undefined>;
+  /** Decides whether a push to another branch or a pull request gets a plan; without it they are ignored. */
+  preview?: (e: PreviewRequest) => { accepted: boolean; reason: string };
   /** Recent and live events, for GET /api/v1/events (Server-Sent Events). */
   events?: EventLog;
+  /** Commit statuses handled lately, for GET /api/v1/commit-statuses. */
+  statuses?: { recent(): StatusDelivery[] };
 }
 
+/** What serve() calls: the API as a plain Request → Response function. */
+export interface ApiHandler {
+  (req: Request, body: Buffer): Promise<Response>;
+  /** Told of each request serve() answers itself before the handler runs (413), so it is counted like the rest. */
+  rejected?: (method: string, path: string, status: number) => void;
+}
+
+/** The body cap of every route but the webhooks. */
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** The webhooks' body cap: GitHub's documented cap on a webhook payload (larger ones it does not send). */
+export const WEBHOOK_MAX_BODY_BYTES = 25 * 1024 * 1024;
+
+const WEBHOOK_ROUTE = /^\/api\/v1\/webhooks\/([^/]+)\/?$/;
+
+/** The largest body serve() reads for a request: 25 MiB for POST /api/v1/webhooks/*, 1 MiB elsewhere. */
+export function bodyLimit(method: string, path: string): number {
+  const forge = WEBHOOK_ROUTE.exec(path)?.[1];
+  return method === 'POST' && forge && isWebhookForge(forge) ? WEBHOOK_MAX_BODY_BYTES : MAX_BODY_BYTES;
+}
 
 function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body, null, 2) + '\n', { status, headers: { 'content-type': 'application/json' } });
@@ -53,13 +91,14 @@ function forceIn(body: Buffer): boolean {
 }
 
 /** berth's HTTP API as a plain Request → Response function: production serves it, tests call it. */
-export function createApi(controller: Controller, options: ApiOptions): (req: Request, body: Buffer) => Promise<Response> {
+export function createApi(controller: Controller, options: ApiOptions): ApiHandler {
   const { metrics, history } = controller.deps;
-  return async (req, body) => {
+  const webhook = webhookRoute(controller, options);
+  const handler: ApiHandler = async (req, body) => {
     const url = new URL(req.url);
     const route = `${req.method} ${url.pathname.replace(/\/+$/, '') || '/'}`;
     const appMatch = /^GET \/api\/v1\/apps\/([^/]+)$/.exec(route);
-    const hookMatch = /^POST \/api\/v1\/webhooks\/(github|gitea|gitlab)$/.exec(route);
+    const hookForge = /^POST \/api\/v1\/webhooks\/([^/]+)$/.exec(route)?.[1];
     if (route === 'GET /healthz') return json(200, { status: 'ok' });
     if (route === 'GET /readyz') return controller.ready ? json(200, { status: 'ready' }) : error(503, 'first reconcile not finished');
     if (route === 'GET /metrics') return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
@@ -81,6 +120,11 @@ export function createApi(controller: Controller, options: ApiOptions): (req: Re
       const limit = Math.min(500, Math.max(1, Number(url.searchParams.get('limit') ?? 50) || 50));
       return json(200, await history.list(limit));
     }
+    if (route === 'GET /api/v1/drift') {
+      const report = await controller.drift();
+      return report ? json(200, report) : error(503, 'nothing reconciled yet: drift is measured against the revision berth applied');
+    }
+    if (route === 'GET /api/v1/commit-statuses') return json(200, options.statuses?.recent() ?? []);
     if (route === 'GET /api/v1/plugins') return json(200, controller.lastDesired?.plugins ?? []);
     if (route === 'POST /api/v1/sync') {
       if (!options.apiToken) return error(403, 'mutating endpoints are disabled: start berth run with --api-token (or BERTH_API_TOKEN)');
@@ -89,23 +133,60 @@ export function createApi(controller: Controller, options: ApiOptions): (req: Re
       const { coalesced } = controller.trigger('manual', { force });
       return json(202, { accepted: true, coalesced, force });
     }
-    if (hookMatch) {
-      const forge = hookMatch[1] as Forge;
-      const answer = (status: number, payload: unknown): Response => {
-        metrics.webhookRequests.inc({ forge, code: String(status) });
-        return json(status, payload);
-      };
-      if (!options.webhookSecret) return answer(403, { error: 'webhooks are disabled: start berth run with --webhook-secret (or BERTH_WEBHOOK_SECRET)' });
-      const verdict = verifyWebhook(forge, req.headers, body, options.webhookSecret);
-      if (!verdict.ok) return answer(verdict.status, { error: verdict.message });
-      if (verdict.event === 'ping') return answer(200, { pong: true });
-      if (verdict.event === 'other') return answer(202, { ignored: true, reason: `event ${verdict.name} does not trigger a reconcile` });
-      const branch = options.branch();
-      if (branch && verdict.branch !== branch) return answer(202, { ignored: true, reason: `push to ${verdict.branch}; environment ${controller.deps.env} follows ${branch}` });
-      const { coalesced } = controller.trigger('webhook');
-      return answer(202, { accepted: true, coalesced, branch: verdict.branch });
-    }
+    if (hookForge && isWebhookForge(hookForge)) return webhook(hookForge, req, body);
     return error(404, `no route ${req.method} ${url.pathname}`);
+  };
+  handler.rejected = (method, path, status) => {
+    const forge = WEBHOOK_ROUTE.exec(path)?.[1];
+    if (method === 'POST' && forge && isWebhookForge(forge)) metrics.webhookRequests.inc({ forge, code: String(status) });
+  };
+  return handler;
+}
+
+/**
+ * POST /api/v1/webhooks/<forge>: the signature is checked first (401 triggers nothing). A push to the
+ * environment's branch triggers a reconcile; a push that deletes a branch never does; a push to
+ * another branch or a pull request may get a plan (`preview`), else it is ignored. When the branch
+ * cannot be read, a push triggers anyway: a spurious reconcile is harmless, a missed push is not.
+ */
+function webhookRoute(controller: Controller, options: ApiOptions): (forge: WebhookForge, req: Request, body: Buffer) => Promise<Response> {
+  const { metrics, env } = controller.deps;
+  return async (forge, req, body) => {
+    const answer = (status: number, payload: unknown): Response => {
+      metrics.webhookRequests.inc({ forge, code: String(status) });
+      return json(status, payload);
+    };
+    const ignored = (reason: string): Response => answer(202, { ignored: true, reason });
+    const preview = (request: PreviewRequest, otherwise: string): Response => {
+      if (!options.preview) return ignored(otherwise);
+      const { accepted, reason } = options.preview(request);
+      return accepted ? answer(202, { accepted: true, preview: true, reason }) : ignored(reason);
+    };
+    if (!options.webhookSecret) return answer(403, { error: 'webhooks are disabled: start berth run with --webhook-secret (or BERTH_WEBHOOK_SECRET)' });
+    const verdict = WEBHOOK_PARSERS[forge](req.headers, body, options.webhookSecret);
+    if (!verdict.ok) return answer(verdict.status, { error: verdict.message });
+    const event = verdict.event;
+    if (event.kind === 'ping') return answer(200, { pong: true });
+    if (event.kind === 'other') return ignored(`event ${event.name} does not trigger a reconcile`);
+    try {
+      if (event.kind === 'pull-request') {
+        if (event.closed) return ignored(`pull request #${event.number} ${event.action}: nothing to plan`);
+        return preview({ kind: 'pull-request', forge, branch: event.headBranch, sha: event.headSha, number: event.number, base: event.baseBranch }, 'pull request plans need a forge (see --forge)');
+      }
+      if (event.deleted) return ignored(`push deleted branch ${event.branch}`);
+      const branch = await options.branch().catch(() => undefined);
+      if (branch === undefined) {
+        const { coalesced } = controller.trigger('webhook');
+        return answer(202, { accepted: true, coalesced, branch: event.branch, reason: `the branch environment ${env} follows could not be read from berth.yaml; reconciling anyway` });
+      }
+      if (event.branch === branch) {
+        const { coalesced } = controller.trigger('webhook');
+        return answer(202, { accepted: true, coalesced, branch: event.branch });
+      }
+      return preview({ kind: 'push', forge, branch: event.branch, ...(event.sha && { sha: event.sha }) }, `push to ${event.branch}; environment ${env} follows ${branch}`);
+    } catch (err) {
+      return answer(500, { error: `webhook handling failed: ${(err as Error).message}` });
+    }
   };
 }
 
@@ -158,6 +239,9 @@ export interface ServeLimits {
   maxConnections: number;
 }
 
+/** How long the rest of a refused body is read (and dropped) before the connection is cut. */
+const LINGER_MS = 5_000;
+
 export const DEFAULT_LIMITS: ServeLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: 256 };
 
 /**
@@ -180,11 +264,12 @@ function reject(res: http.ServerResponse, status: number, message: string): void
 }
 
 /**
- * Serves a Request → Response handler on node:http; bodies over MAX_BODY_BYTES get 413 unread. The
- * Host header never reaches the handler's URL (it is the client's to get wrong), and `limits` bound
- * slow and idle clients and the number of connections.
+ * Serves a Request → Response handler on node:http; a body over its route's cap (`bodyLimit`) gets
+ * 413 unread, and the handler hears of it (`rejected`) so it counts it. The Host header never
+ * reaches the handler's URL (it is the client's to get wrong), and `limits` bound slow and idle
+ * clients and the number of connections.
  */
-export function serve(handler: (req: Request, body: Buffer) => Promise<Response>, listen: string, limits: ServeLimits = DEFAULT_LIMITS): Promise<http.Server> {
+export function serve(handler: ApiHandler, listen: string, limits: ServeLimits = DEFAULT_LIMITS): Promise<http.Server> {
   const [host, portText] = listen.includes(':') ? [listen.slice(0, listen.lastIndexOf(':')), listen.slice(listen.lastIndexOf(':') + 1)] : ['127.0.0.1', listen];
   // Node checks the header and request timeouts every connectionsCheckingInterval (30 s by default): check each second.
   const options: http.ServerOptions = { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs) };
@@ -194,17 +279,33 @@ export function serve(handler: (req: Request, body: Buffer) => Promise<Response>
       req.resume();
       return reject(res, 400, `request target ${JSON.stringify(req.url ?? '')} is neither a path nor an http(s) URL`);
     }
+    const method = req.method ?? 'GET';
+    const pathname = target.replace(/[?#].*$/, '');
+    const cap = bodyLimit(method, pathname);
     const chunks: Buffer[] = [];
     let size = 0;
     let rejected = false;
+    const tooLarge = (): void => {
+      rejected = true;
+      try {
+        handler.rejected?.(method, pathname, 413);
+      } catch {
+        // counting must never stop the answer
+      }
+      res.writeHead(413, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `body larger than ${cap} bytes` }));
+      // A lingering close (as nginx does): the rest of the body is read and dropped for a while, so the
+      // client reads the 413 instead of a connection reset; a body that goes on longer is cut.
+      const cut = setTimeout(() => req.destroy(), LINGER_MS).unref();
+      req.once('close', () => clearTimeout(cut));
+    };
     req.on('data', (chunk: Buffer) => {
+      if (rejected) return;
       size += chunk.length;
-      if (size > MAX_BODY_BYTES && !rejected) {
-        rejected = true;
-        reject(res, 413, `body larger than ${MAX_BODY_BYTES} bytes`);
-        req.destroy();
-      } else if (!rejected) chunks.push(chunk);
+      if (size > cap) tooLarge();
+      else chunks.push(chunk);
     });
+    // A declared length over the cap is refused before a byte of the body is kept.
+    if (Number(req.headers['content-length'] ?? 0) > cap) tooLarge();
     req.on('end', async () => {
       if (rejected) return;
       // Aborted when the client goes away, so a streaming handler (SSE) can stop.
@@ -214,7 +315,7 @@ export function serve(handler: (req: Request, body: Buffer) => Promise<Response>
       try {
         const headers = new Headers();
         for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
-        const request = new Request(`http://berth.invalid${target}`, { method: req.method ?? 'GET', headers, signal: gone.signal });
+        const request = new Request(`http://berth.invalid${target}`, { method, headers, signal: gone.signal });
         response = await handler(request, Buffer.concat(chunks));
         res.writeHead(response.status, Object.fromEntries(response.headers));
         await pipeBody(response, res, gone.signal);

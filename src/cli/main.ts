@@ -3,11 +3,15 @@ import { Command, CommanderError, Option } from 'commander';
 import { BerthError, UsageError } from '../errors.js';
 import { formatProblem, ValidationError } from '../render/problems.js';
 import { applyCommand } from './commands/apply.js';
+import { driftCommand } from './commands/drift.js';
 import { planCommand } from './commands/plan.js';
+import { promoteCommand, type PromoteOptions } from './commands/promote.js';
 import { renderCommand } from './commands/render.js';
+import { rollbackCommand, type RollbackOptions } from './commands/rollback.js';
 import { validateCommand } from './commands/validate.js';
 import type { GlobalOptions } from './context.js';
 import { addApplyOptions, addDriverOptions, defaultStateDir } from './drivers.js';
+import { addForgeOptions } from './forge-options.js';
 import { historyCommand, runCommand, statusCommand, type RunOptions } from './commands/run.js';
 import { consoleOut, paint, type Out } from './output.js';
 
@@ -48,17 +52,21 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
   global(program.command('render'))
     .description('print the desired state of one environment (secrets masked); --output json|yaml')
     .action(run(renderCommand));
-  addDriverOptions(global(program.command('plan')))
-    .description('show what apply would change against live Docker and nginx state; exit 0 no changes, 2 changes, 1 error')
+  addForgeOptions(addDriverOptions(global(program.command('plan'))))
+    .description("show what apply would change against live Docker and nginx state (--ref BRANCH: what merging that branch into --env's would change); exit 0 no changes, 2 changes, 1 error")
     .option('--prune-environment', 'plan the retirement of --env, which berth.yaml no longer defines: every container and route of it removed')
+    .option('--post', 'also post the plan to the forge: status <context>/plan on the branch head, and one comment per open pull request of the branch (updated in place)')
     .action(run(planCommand));
-  addApplyOptions(addDriverOptions(global(program.command('apply'))))
+  addDriverOptions(global(program.command('drift')))
+    .description('compare live Docker and nginx state with the revision berth applied (from --state-dir), app by app, and say why; exit 0 no drift, 2 drift, 1 error')
+    .action(run(driftCommand));
+  addForgeOptions(addApplyOptions(addDriverOptions(global(program.command('apply')))))
     .description('plan and apply once with health-gated updates and live progress; exit 0 succeeded, 1 failed, 3 rolled back')
     .option('--plan <file>', 'apply a plan saved with `berth plan --output json`; refused when live state or the revision changed since')
     .option('--prune-environment', 'retire --env, which berth.yaml no longer defines: remove every container and route of it and its nginx file (needs --plan FILE or --yes)')
     .option('--yes', 'confirm --prune-environment without a saved plan')
     .action(run(applyCommand));
-  addApplyOptions(addDriverOptions(global(program.command('run'))))
+  addForgeOptions(addApplyOptions(addDriverOptions(global(program.command('run')))))
     .description('the controller: watch the repo (poll, local refs, webhooks), reconcile, keep history, serve the API and metrics')
     .addOption(new Option('--listen <addr>', 'API address').env('BERTH_LISTEN').default('127.0.0.1:7654'))
     .addOption(new Option('--interval <duration>', 'poll interval (±10 % jitter)').env('BERTH_INTERVAL').default('60s'))
@@ -76,6 +84,22 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
     .addOption(new Option('--server <url>', 'controller API').env('BERTH_SERVER').default('http://127.0.0.1:7654'))
     .addOption(new Option('--limit <n>', 'how many').default('20'))
     .action(run(historyCommand));
+  global(program.command('rollback'))
+    .description("revert commits on --env's branch (from berth.yaml at HEAD) and push them; berth then converges to the revert as to any commit")
+    .option('--to <sha>', 'revert every commit after this one on the branch (first-parent history), newest first, one revert commit each')
+    .option('--last', 'revert the newest commit of the branch (the default)')
+    .addOption(new Option('--author <author>', 'author and committer of the revert commits, "Name <email>"').env('BERTH_AUTHOR'))
+    .action(run<RollbackOptions>(rollbackCommand));
+  global(program.command('promote'))
+    .description("merge FROM's branch into TO's (fast-forward when it can) and push, once FROM runs its branch's head Synced and Healthy; a conflict changes nothing")
+    .argument('<from>', 'environment to promote (its branch is merged)')
+    .argument('<to>', 'environment to promote into')
+    .option('--force', 'promote even when FROM is not Synced and Healthy at its branch head, or its status is unknown')
+    .addOption(new Option('--from-server <url>', "FROM's controller API (its status); default: FROM's status in --state-dir").env('BERTH_FROM_SERVER'))
+    .addOption(new Option('--author <author>', 'author and committer of a merge commit, "Name <email>"').env('BERTH_AUTHOR'))
+    .action(async (from: string, to: string, _: unknown, cmd: Command) => {
+      exit.code = await promoteCommand(from, to, cmd.opts<PromoteOptions>(), out);
+    });
   return program;
 }
 

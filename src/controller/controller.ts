@@ -8,6 +8,7 @@ import { DocCache } from '../render/doc-cache.js';
 import { envBranch } from '../render/render.js';
 import type { SecretSource } from '../render/secrets.js';
 import type { DesiredState } from '../render/types.js';
+import { checkDrift, type DriftReport } from '../reconcile/drift.js';
 import { loadMemory, type ReconcileMemory } from '../reconcile/memory.js';
 import { reconcile, type HealthSource, type ReconcileOutcome } from '../reconcile/reconcile.js';
 import type { HistoryStore } from '../report/history.js';
@@ -88,8 +89,14 @@ export class Controller {
   readonly #cache = new DocCache();
   #running: Promise<void> | undefined;
   #pending: Request | undefined;
-  /** The revision the last reconcile read, as it was reconciled: what re-checks compare live state with, and whose berth.yaml names the branch. */
+  /** The revision the last reconcile read: whose berth.yaml names the branch. */
   #lastRead: Revision | undefined;
+  /**
+   * The revision last reconciled (applied, in sync, or done with its rolled-back versions held) and its
+   * desired state: what re-checks heal to and drift is measured against. Never a newer revision that
+   * failed to render or to apply: self-heal only ever re-applies what was applied.
+   */
+  #reconciled: { revision: Revision; desired: DesiredState } | undefined;
   #failures = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   readonly #recheckTimers = new Map<Trigger, NodeJS.Timeout>();
@@ -219,8 +226,8 @@ export class Controller {
     const outcome = await reconcile(
       {
         env: this.deps.env,
-        // A re-check compares live state with the revision already read: it needs no Git server.
-        readRevision: async () => (this.#lastRead = !fetch && this.#lastRead ? this.#lastRead : await this.#fetch()),
+        // A re-check compares live state with the revision last reconciled: it needs no Git server.
+        readRevision: async () => (this.#lastRead = (!fetch && (await this.#recheckRevision())) || (await this.#fetch())),
         secrets: this.deps.secrets,
         cache: this.#cache,
         runtime: this.deps.runtime,
@@ -243,6 +250,7 @@ export class Controller {
     if ('plan' in outcome) {
       this.lastPlan = outcome.plan;
       this.lastDesired = outcome.desired;
+      if (this.#lastRead && (outcome.kind !== 'applied' || outcome.report.result !== 'Failed')) this.#reconciled = { revision: this.#lastRead, desired: outcome.desired };
     }
     if (outcome.retry) {
       this.#failures++;
@@ -257,6 +265,35 @@ export class Controller {
     this.#retryTimer = setTimeout(() => this.trigger('retry'), delay);
     this.#retryTimer.unref();
     this.deps.log.warn({ env: this.deps.env, retryInMs: delay, failures: this.#failures }, 'reconcile failed; retrying with backoff');
+  }
+
+  /**
+   * The branch this environment follows (for webhooks: a push elsewhere is not for it), known before
+   * any revision rendered; undefined only when the repo cannot be read.
+   */
+  async branch(): Promise<string | undefined> {
+    return this.#branch().catch(() => undefined);
+  }
+
+  /** Live state compared with the revision last reconciled: what differs and why (GET /api/v1/drift). Undefined before the first reconcile. */
+  async drift(): Promise<DriftReport | undefined> {
+    if (!this.#reconciled) return undefined;
+    return checkDrift({ env: this.deps.env, memory: this.memory, health: this.deps.health, clock: this.deps.clock, runtime: this.deps.runtime, proxy: this.deps.proxy, ...(this.deps.prune !== undefined && { prune: this.deps.prune }) }, this.#reconciled.desired);
+  }
+
+  /**
+   * What a re-check heals to: the revision last reconciled; after a restart, the one memory says was
+   * applied (when its commit is at hand); else the last one read.
+   */
+  async #recheckRevision(): Promise<Revision | undefined> {
+    if (this.#reconciled) return this.#reconciled.revision;
+    const sha = /sha1:([0-9a-f]{40})/.exec(this.memory.lastAppliedRevision ?? '')?.[1];
+    const branch = this.memory.lastAppliedRevision?.split('@')[0];
+    if (sha && this.deps.source.kind === 'git') {
+      const applied = await this.deps.source.read(sha).catch(() => undefined);
+      if (applied) return { ...applied, ref: { ...applied.ref, ...(branch && { branch }) } };
+    }
+    return this.#lastRead;
   }
 
   /** The branch this environment follows, per berth.yaml of the last revision read (or HEAD at first). */

@@ -46,7 +46,13 @@ export interface EventPayloads {
    * only reports (selfHeal off, or `reason: 'HealLimitReached'`: healed too often, left alone).
    */
   'drift.detected': { env: string; revision: string; apps: string[]; selfHeal: boolean; description: string; reason?: ReasonCode; proxy?: string };
-  'drift.healed': { env: string; revision: string; apps: string[]; proxy?: string };
+  /** berth re-applied the revision: live state matches it again. `description` says what was healed. */
+  'drift.healed': { env: string; revision: string; apps: string[]; proxy?: string; description?: string };
+  /**
+   * Drift reported earlier is gone without berth healing it: put back by hand, or `revision` (where it
+   * was reported) is no longer the applied one because a newer revision was applied.
+   */
+  'drift.resolved': { env: string; revision: string; description: string };
   'health.changed': { env: string; app: string; previous?: HealthStatus; health: HealthStatus };
   /** A running replica failed its health check `failures` times in a row: berth replaces it. */
   'health.failed': { env: string; app: string; replica: string; containerId: string; failures: number; message: string };

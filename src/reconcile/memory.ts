@@ -19,6 +19,8 @@ export interface ReconcileMemory {
   lastFailedRenderKey?: string;
   /** Drift is reported once per change of what drifted. */
   lastDriftReport?: string;
+  /** The revision that drift was reported on (its commit carries the drift status until it is healed or resolved). */
+  driftRevision?: string;
   held: Record<string, HeldEntry>;
   /** The flapping guard's count: recent heals per app (see heal-guard.ts). */
   heals?: Record<string, HealRecord>;

@@ -5,6 +5,7 @@ import type { EventBus } from '../events/bus.js';
 import type { FailedReplica, MonitoredApp } from '../health/monitor.js';
 import type { AppOutcome, Trigger } from '../events/types.js';
 import { countActions, plan, type HeldVersion } from '../plan/plan.js';
+import { driftFindings } from '../plan/drift.js';
 import type { AppPlan, Plan } from '../plan/types.js';
 import type { DocCache } from '../render/doc-cache.js';
 import { formatProblem, type Problem } from '../render/problems.js';
@@ -171,13 +172,14 @@ function healLimitOf(desired: DesiredState): NonNullable<DesiredState['settings'
   return desired.settings.healLimit ?? DEFAULT_HEAL_LIMIT;
 }
 
-function planOptions(deps: ReconcileDeps, request: ReconcileRequest, desired: DesiredState): Parameters<typeof plan>[2] {
+/** The options every plan of `desired` is made with: held versions (unless forced), prune, replicas failing health checks. */
+export function planOptions(deps: Pick<ReconcileDeps, 'memory' | 'prune' | 'clock'> & { health?: Pick<HealthSource, 'failedReplicas'> }, request: Pick<ReconcileRequest, 'force'>, desired: DesiredState): Parameters<typeof plan>[2] {
   const held = new Map<string, HeldVersion>();
   if (!request.force) {
     for (const [app, h] of Object.entries(deps.memory.held)) held.set(app, h);
     for (const [app, h] of heldByLimit(deps.memory, desired.apps)) if (!held.has(app)) held.set(app, h);
   }
-  const unhealthy = new Map((deps.health.failedReplicas?.() ?? []).map((r) => [r.containerId, `failed its health check ${r.failures} time${r.failures === 1 ? '' : 's'} in a row: ${r.message}`]));
+  const unhealthy = new Map((deps.health?.failedReplicas?.() ?? []).map((r) => [r.containerId, `failed its health check ${r.failures} time${r.failures === 1 ? '' : 's'} in a row: ${r.message}`]));
   const prune = pruneFor(desired, deps.prune);
   return { ...(prune !== undefined && { prune }), held, now: new Date(deps.clock.now()), ...(unhealthy.size && { unhealthy }) };
 }
@@ -212,7 +214,10 @@ async function guardHeals(run: Run, desired: DesiredState, live: LiveState, plan
   const reached = reachLimits(deps.memory, healed, desired.apps, healLimitOf(desired), deps.clock.now(), planned.revision);
   if (reached.length === 0) return planned;
   for (const r of reached) {
-    deps.bus.emit('drift.detected', { env: deps.env, revision: planned.revision, apps: [r.app], selfHeal: false, reason: 'HealLimitReached', description: `${r.app} ${r.message}` });
+    const description = `${r.app} ${r.message}`;
+    deps.bus.emit('drift.detected', { env: deps.env, revision: planned.revision, apps: [r.app], selfHeal: false, reason: 'HealLimitReached', description });
+    deps.memory.lastDriftReport = description;
+    deps.memory.driftRevision = planned.revision;
   }
   await deps.history.writeMemory(deps.memory);
   return plan(desired, live, planOptions(deps, request, desired));
@@ -278,7 +283,7 @@ async function quiet(run: Run, desired: DesiredState, planned: Plan, live: LiveS
     deps.memory.lastAppliedKey = desired.revisionKey;
     deps.memory.lastReconciledKey = desired.revisionKey;
     deps.memory.lastAppliedRevision = rev;
-    deps.memory.lastDriftReport = undefined;
+    driftOver(run, rev);
   }
   deps.memory.lastAttemptedRevision = rev;
   const heldReason = planned.apps.find((a) => a.held && a.actions.length)?.held?.reason ?? 'RolledBack';
@@ -297,21 +302,38 @@ async function drift(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   return { kind: 'drift', plan: planned, desired, retry: false };
 }
 
-/** What drifted, in one line: `drift: web differs from the repo; nginx file edited: line 12 is …` (the proxy driver says what differs). */
-function describeDrift(apps: readonly string[], proxy: string | undefined, tail: string): string {
-  const parts = [...(apps.length ? [`${apps.join(', ')} differ${apps.length === 1 ? 's' : ''} from the repo`] : []), ...(proxy ? [proxy] : [])];
-  return `drift: ${parts.join('; ')}${tail}`;
+/** What drifted, in one line for logs and commit statuses: `web: 1 of 3 replicas missing; nginx file edited`. */
+function describeDrift(planned: Plan, apps: readonly string[], proxy: boolean): string {
+  return driftFindings(planned, { only: new Set(apps), proxy }).summary;
 }
 
 /** Reports drift that is left alone, once per change of what drifted. */
 async function reportDrift(run: Run, planned: Plan, apps: readonly string[], proxy: string | undefined): Promise<void> {
   const { deps } = run;
   if (apps.length === 0 && !proxy) return;
-  const description = describeDrift(apps, proxy, '');
-  if (description === deps.memory.lastDriftReport) return;
+  const description = describeDrift(planned, apps, proxy !== undefined);
+  if (description === deps.memory.lastDriftReport && planned.revision === deps.memory.driftRevision) return;
   deps.memory.lastDriftReport = description;
+  deps.memory.driftRevision = planned.revision;
   deps.bus.emit('drift.detected', { env: deps.env, revision: planned.revision, apps: [...apps], selfHeal: false, reason: 'Drift', description, ...(proxy && { proxy }) });
   await deps.history.writeMemory(deps.memory);
+}
+
+/**
+ * Drift reported earlier is over: live state matches the revision again (`healed` by this reconcile,
+ * or put back by hand), or a newer revision was applied over the one it was reported on.
+ */
+function driftOver(run: Run, revision: string, healed?: { apps: string[]; proxy?: string; description: string }): void {
+  const { deps } = run;
+  const reported = deps.memory.driftRevision;
+  const description = deps.memory.lastDriftReport;
+  deps.memory.lastDriftReport = undefined;
+  deps.memory.driftRevision = undefined;
+  if (healed) deps.bus.emit('drift.healed', { env: deps.env, revision, apps: healed.apps, ...(healed.proxy && { proxy: healed.proxy }), description: healed.description });
+  if (reported && (!healed || reported !== revision)) {
+    const why = reported === revision ? 'live state matches the revision again' : `${revision} was applied since`;
+    deps.bus.emit('drift.resolved', { env: deps.env, revision: reported, description: `resolved: ${why}${description ? ` (was: ${description})` : ''}` });
+  }
 }
 
 /**
@@ -326,8 +348,12 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   const rev = planned.revision;
   const drifted = mode.newRevision ? [] : driftedApps(planned);
   const proxyDrift = mode.newRevision ? undefined : planned.proxy.rewrite;
-  if (drifted.length || proxyDrift) {
-    bus.emit('drift.detected', { env, revision: rev, apps: drifted, selfHeal: true, reason: 'Drift', description: describeDrift(drifted, proxyDrift, '; healing'), ...(proxyDrift && { proxy: proxyDrift }) });
+  const driftDescription = drifted.length || proxyDrift ? describeDrift(planned, drifted, proxyDrift !== undefined) : undefined;
+  if (driftDescription) {
+    bus.emit('drift.detected', { env, revision: rev, apps: drifted, selfHeal: true, reason: 'Drift', description: driftDescription, ...(proxyDrift && { proxy: proxyDrift }) });
+    // Until the heal succeeds, the revision's commit carries the drift.
+    memory.lastDriftReport = driftDescription;
+    memory.driftRevision = rev;
   }
   memory.lastAttemptedRevision = rev;
   bus.emit('reconcile.started', { env, revision: rev, trigger: request.trigger, apps: planned.apps.filter((a) => a.actions.length).length, counts: planned.counts });
@@ -350,8 +376,7 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   if (report.result === 'Succeeded') {
     memory.lastAppliedKey = desired.revisionKey;
     memory.lastAppliedRevision = rev;
-    memory.lastDriftReport = undefined;
-    if (drifted.length || proxyDrift) bus.emit('drift.healed', { env, revision: rev, apps: drifted, ...(proxyDrift && { proxy: proxyDrift }) });
+    driftOver(run, rev, driftDescription ? { apps: drifted, ...(proxyDrift && { proxy: proxyDrift }), description: `healed: ${driftDescription}` } : undefined);
   }
   const changed = report.apps.filter((a) => a.result !== 'Unchanged').map((a) => withHealReason(a, planned));
   const failed = changed.find((a) => a.result === 'Failed');

@@ -100,7 +100,7 @@ function repositoryConfig(doc: ParsedDoc): { config?: RepositoryConfig; doc: Par
   // Looked up by names from the CLI and the repo: no inherited keys (toString, constructor…) may answer.
   const environments: Record<string, EnvironmentConfig> = Object.create(null) as Record<string, EnvironmentConfig>;
   for (const [name, env] of Object.entries(raw.environments)) {
-    environments[name] = { branch: env.branch, selfHeal: env.selfHeal ?? false, prune: env.prune ?? true, ...(env.retired && { retired: true }), ...(env.healLimit && { healLimit: env.healLimit }), policy: resolvePolicy(raw.policy, env.policy) };
+    environments[name] = { branch: env.branch, selfHeal: env.selfHeal ?? false, prune: env.prune ?? true, ...(env.retired && { retired: true }), ...(env.healLimit && { healLimit: env.healLimit }), ...(env.previewBranches?.length && { previewBranches: env.previewBranches }), policy: resolvePolicy(raw.policy, env.policy) };
   }
   const secrets: Record<string, string> = Object.create(null) as Record<string, string>;
   const byVariable = new Map<string, string>();

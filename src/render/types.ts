@@ -19,6 +19,8 @@ export interface EnvironmentConfig {
   healLimit?: HealLimit;
   /** `retired: true`: the environment's desired state is nothing; berth removes its containers, routes and proxy file. */
   retired?: boolean;
+  /** Glob patterns of branches whose pushes are planned against this environment and the plan posted (forge). */
+  previewBranches?: string[];
   /** What the environment's apps may do beyond running containers (berth.yaml `policy`), defaults filled in. */
   policy: RepoPolicy;
 }

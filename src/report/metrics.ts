@@ -12,6 +12,7 @@ export class Metrics {
   readonly applyActions = new Counter({ name: 'berth_apply_actions_total', help: 'Plan actions applied, by kind', labelNames: ['env', 'action'], registers: [this.registry] });
   readonly triggers = new Counter({ name: 'berth_triggers_total', help: 'Reconcile triggers received, by source (many coalesce into one reconcile)', labelNames: ['env', 'trigger'], registers: [this.registry] });
   readonly driftTotal = new Counter({ name: 'berth_drift_detected_total', help: 'Drift reports (each change of what drifted counts once)', labelNames: ['env'], registers: [this.registry] });
+  readonly commitStatuses = new Counter({ name: 'berth_commit_statuses_total', help: 'Commit statuses handled, by forge, context kind (reconcile, drift, plan), state and outcome (delivered, failed, superseded)', labelNames: ['forge', 'kind', 'state', 'outcome'], registers: [this.registry] });
   readonly healthChanges = new Counter({ name: 'berth_health_changes_total', help: 'App health transitions, by the health entered', labelNames: ['env', 'health_status'], registers: [this.registry] });
 
   constructor() {

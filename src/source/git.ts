@@ -7,7 +7,7 @@ import git, { type CommitObject } from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import { BerthError } from '../errors.js';
 import { ReadBudget, readingOrder } from './limits.js';
-import type { RepoFile, Revision } from './types.js';
+import type { RepoFile, Revision, RevisionRef } from './types.js';
 
 export class GitError extends BerthError {
   /** Network or server trouble worth retrying, as opposed to a wrong ref or bad credentials. */
@@ -59,158 +59,101 @@ export async function isGitRepo(dir: string): Promise<boolean> {
   return false;
 }
 
+/** Credentials for a remote: `--git-token`/`--git-username`, or those written in the URL (which is then redacted). */
+export function remoteAccess(location: string, auth: GitAuth = {}): { location: string; auth: GitAuth } {
+  if (!isRemote(location)) return { location: path.resolve(location), auth: { ...auth } };
+  const u = new URL(location);
+  const fromUrl = u.username || u.password ? { username: decodeURIComponent(u.username) || auth.username, token: decodeURIComponent(u.password) || auth.token } : auth;
+  return { location: redactUrl(location), auth: { ...(fromUrl.username && { username: fromUrl.username }), ...(fromUrl.token && { token: fromUrl.token }) } };
+}
+
+/** isomorphic-git's onAuth for `auth`: the token as a password, never part of a URL or a message. */
+export function authCallback(auth: GitAuth): () => { username: string; password: string } | undefined {
+  return () => (auth.token ? { username: auth.username ?? 'x-access-token', password: auth.token } : undefined);
+}
+
+/** Where berth keeps its clones of a remote: `<stateDir>/repos/<hash of the redacted URL>`. */
+export function repoStateDir(stateDir: string, location: string): string {
+  return path.join(stateDir, 'repos', createHash('sha1').update(location).digest('hex').slice(0, 16));
+}
+
+/** The gitdir of a local repository: `<dir>/.git` for a work tree, else `dir` itself (bare). */
+export function localGitdir(dir: string): string {
+  return fs.existsSync(path.join(dir, '.git')) ? path.join(dir, '.git') : dir;
+}
+
+/** Sorts an isomorphic-git error at the edge: authentication, a missing object or ref, or transient trouble. */
+export function wrapGitError(err: unknown, action: string, location: string, context: Record<string, unknown>): GitError {
+  if (err instanceof GitError) return err;
+  const e = err as { code?: string; message?: string; data?: { statusCode?: number } };
+  const status = e.data?.statusCode;
+  const msg = (e.message ?? String(err)).replaceAll(/\/\/[^@/\s]*@/g, '//');
+  if (status === 401 || status === 403) return new GitError(`${action}: authentication failed (HTTP ${status}) for ${location}; check --git-token`, context);
+  if (e.code === 'NotFoundError') return new GitError(`${action}: ${msg}`, context);
+  const transient = status === undefined || status >= 500 || /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|socket hang up/.test(msg);
+  return new GitError(`${action} (${location}): ${msg}`, context, undefined, transient);
+}
+
 /**
- * Reads revisions from Git objects (never a work tree): a local repository in place, or a remote
- * cloned/fetched over HTTP(S) into the state dir (shallow, single branch). Blobs are cached by id,
- * so a new commit reads only what changed.
+ * Reads the config files of a tree from the object store, the one way every revision of a Git repo
+ * is read (GitSource.read, a merge preview): only berth.yaml, apps/, overlays/ and plugins/; size
+ * limits (limits.ts) checked before a blob is decoded; symlinks followed only to YAML files in the
+ * tree. Blobs are cached by id between reads, so a new tree reads only what changed.
  */
-export class GitSource {
-  readonly location: string;
+export class ConfigTreeReader {
   readonly #gitdir: string;
-  readonly #dir: string;
-  readonly #remote: boolean;
-  readonly #auth: GitAuth;
-  readonly #cache = {};
+  readonly #cache: object;
   #blobs = new Map<string, { content: string; bytes: number }>();
-  #remoteHead: string | undefined;
-  /** Blob reads of the last revision: a one-file commit reads one. */
+  /** Blob reads of the last tree: a one-file commit reads one. */
   lastBlobReads = 0;
 
-  constructor(location: string, options: { stateDir: string; auth?: GitAuth; gitdir?: string }) {
-    this.#remote = isRemote(location);
-    this.#auth = { ...options.auth };
-    const u = this.#remote ? new URL(location) : undefined;
-    if (u && (u.username || u.password)) {
-      this.#auth = { username: decodeURIComponent(u.username) || this.#auth.username, token: decodeURIComponent(u.password) || this.#auth.token };
-    }
-    this.location = this.#remote ? redactUrl(location) : path.resolve(location);
-    if (this.#remote) {
-      const base = path.join(options.stateDir, 'repos', createHash('sha1').update(this.location).digest('hex').slice(0, 16));
-      this.#dir = base;
-      this.#gitdir = path.join(base, 'git');
-    } else {
-      this.#dir = this.location;
-      this.#gitdir = options.gitdir ?? (fs.existsSync(path.join(this.location, '.git')) ? path.join(this.location, '.git') : this.location);
-    }
+  constructor(gitdir: string, cache: object = {}) {
+    this.#gitdir = gitdir;
+    this.#cache = cache;
   }
 
-  get remote(): boolean {
-    return this.#remote;
-  }
-
-  #onAuth = () => (this.#auth.token ? { username: this.#auth.username ?? 'x-access-token', password: this.#auth.token } : undefined);
-
-  #wrap(err: unknown, action: string, context: Record<string, unknown>): GitError {
-    const e = err as { code?: string; message?: string; data?: { statusCode?: number } };
-    const status = e.data?.statusCode;
-    const msg = (e.message ?? String(err)).replaceAll(/\/\/[^@/\s]*@/g, '//');
-    if (status === 401 || status === 403) return new GitError(`${action}: authentication failed (HTTP ${status}) for ${this.location}; check --git-token`, context);
-    if (e.code === 'NotFoundError') return new GitError(`${action}: ${msg}`, context);
-    const transient = status === undefined || status >= 500 || /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|socket hang up/.test(msg);
-    return new GitError(`${action} (${this.location}): ${msg}`, context, undefined, transient);
-  }
-
-  /** For a remote: clone once, then fetch `branch` (shallow). For a local repo: nothing to do. */
-  async fetch(branch: string): Promise<void> {
-    if (!this.#remote) return;
-    const base = { fs, http, dir: this.#dir, gitdir: this.#gitdir, cache: this.#cache, onAuth: this.#onAuth };
-    try {
-      await mkdir(this.#dir, { recursive: true });
-      const exists = fs.existsSync(path.join(this.#gitdir, 'config'));
-      // location is the redacted URL: credentials reach the server only through onAuth.
-      if (!exists) {
-        await git.init({ fs, dir: this.#dir, gitdir: this.#gitdir });
-        await git.addRemote({ fs, dir: this.#dir, gitdir: this.#gitdir, remote: 'origin', url: this.location });
-      }
-      // HEAD: the remote's default branch; remembered because a fresh clone has no local HEAD to resolve.
-      const result = await git.fetch({ ...base, url: this.location, remote: 'origin', ...(branch !== 'HEAD' && { ref: branch }), singleBranch: true, depth: 1, tags: false, prune: false });
-      if (branch === 'HEAD' && result.fetchHead) this.#remoteHead = result.fetchHead;
-    } catch (err) {
-      throw this.#wrap(err, `fetching branch ${branch}`, { branch });
-    }
-  }
-
-  /** Resolves a branch, tag (annotated ones peeled) or (abbreviated) sha to its commit, read once. */
-  async #resolveCommit(ref: string): Promise<{ sha: string; branch?: string; commit: CommitObject }> {
-    const readCommit = async (oid: string) => (await git.readCommit({ fs, gitdir: this.#gitdir, oid, cache: this.#cache })).commit;
-    if (this.#remote && ref === 'HEAD' && this.#remoteHead) return { sha: this.#remoteHead, commit: await readCommit(this.#remoteHead) };
-    const candidates = this.#remote ? [`refs/remotes/origin/${ref}`, `refs/tags/${ref}`, ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`, `refs/remotes/origin/${ref}`, ref];
-    for (const candidate of candidates) {
-      try {
-        const oid = await git.resolveRef({ fs, gitdir: this.#gitdir, ref: candidate });
-        const commit = await readCommit(oid).catch(() => undefined);
-        if (!commit) {
-          const sha = (await git.readTag({ fs, gitdir: this.#gitdir, oid })).tag.object;
-          return { sha, commit: await readCommit(sha) };
+  /** The config files of tree `treeOid`, by path in reading order. */
+  async read(treeOid: string): Promise<Map<string, RepoFile>> {
+    const entries: { path: string; oid: string; refused?: string }[] = [];
+    const walkTree = async (oid: string, prefix: string): Promise<void> => {
+      const { tree } = await git.readTree({ fs, gitdir: this.#gitdir, oid, cache: this.#cache });
+      for (const e of tree) {
+        const p = prefix + e.path;
+        const config = CONFIG_PREFIXES.some((c) => (p + '/').startsWith(c) || c.startsWith(p + '/'));
+        if (e.type === 'tree') {
+          if (config) await walkTree(e.oid, p + '/');
+        } else if (e.type === 'blob' && e.mode === SYMLINK_MODE && (prefix || config || CONFIG_ROOT_FILES.has(e.path))) {
+          entries.push({ path: p, ...(await this.#followLink(treeOid, p, e.oid)) });
+        } else if (e.type === 'blob' && (prefix ? /\.ya?ml$/.test(e.path) : CONFIG_ROOT_FILES.has(e.path))) {
+          entries.push({ path: p, oid: e.oid });
         }
-        return { sha: oid, commit, ...(candidate.includes('heads/') || candidate.includes('remotes/') ? { branch: ref } : {}) };
-      } catch {
-        // try the next form
       }
-    }
-    if (/^[0-9a-f]{4,40}$/.test(ref)) {
-      try {
-        const sha = await git.expandOid({ fs, gitdir: this.#gitdir, oid: ref, cache: this.#cache });
-        return { sha, commit: await readCommit(sha) };
-      } catch {
-        // fall through
+    };
+    await walkTree(treeOid, '');
+    const next = new Map<string, { content: string; bytes: number }>();
+    this.lastBlobReads = 0;
+    const read = new Map<string, RepoFile>();
+    // A blob over a limit (limits.ts) is never decoded or parsed; a loose one is not even inflated.
+    const budget = new ReadBudget();
+    for (const e of entries.sort((a, b) => readingOrder(a.path, b.path))) {
+      if (e.refused !== undefined) {
+        read.set(e.path, { path: e.path, id: e.oid, content: '', unread: { limit: 'symlink', reason: e.refused } });
+        continue;
       }
-    }
-    throw new GitError(`ref "${ref}" not found in ${this.location} (tried branch, tag and commit id)`, { ref });
-  }
-
-  /** The config files of commit `ref` (branch, tag or sha), read from Git objects. */
-  async read(ref: string): Promise<Revision> {
-    const { sha, branch, commit } = await this.#resolveCommit(ref);
-    try {
-      const entries: { path: string; oid: string; refused?: string }[] = [];
-      const walkTree = async (oid: string, prefix: string): Promise<void> => {
-        const { tree } = await git.readTree({ fs, gitdir: this.#gitdir, oid, cache: this.#cache });
-        for (const e of tree) {
-          const p = prefix + e.path;
-          const config = CONFIG_PREFIXES.some((c) => (p + '/').startsWith(c) || c.startsWith(p + '/'));
-          if (e.type === 'tree') {
-            if (config) await walkTree(e.oid, p + '/');
-          } else if (e.type === 'blob' && e.mode === SYMLINK_MODE && (prefix || config || CONFIG_ROOT_FILES.has(e.path))) {
-            entries.push({ path: p, ...(await this.#followLink(commit.tree, p, e.oid)) });
-          } else if (e.type === 'blob' && (prefix ? /\.ya?ml$/.test(e.path) : CONFIG_ROOT_FILES.has(e.path))) {
-            entries.push({ path: p, oid: e.oid });
-          }
-        }
-      };
-      await walkTree(commit.tree, '');
-      const next = new Map<string, { content: string; bytes: number }>();
-      this.lastBlobReads = 0;
-      const read = new Map<string, RepoFile>();
-      // A blob over a limit (limits.ts) is never decoded or parsed; a loose one is not even inflated.
-      const budget = new ReadBudget();
-      for (const e of entries.sort((a, b) => readingOrder(a.path, b.path))) {
-        if (e.refused !== undefined) {
-          read.set(e.path, { path: e.path, id: e.oid, content: '', unread: { limit: 'symlink', reason: e.refused } });
-          continue;
-        }
-        let known = this.#blobs.get(e.oid);
-        let blob: Uint8Array | undefined;
-        const bytes = known?.bytes ?? (await this.#looseBlobSize(e.oid)) ?? (blob = await this.#readBlob(e.oid)).length;
-        const unread = budget.admit(bytes);
-        if (unread) {
-          read.set(e.path, { path: e.path, id: e.oid, content: '', unread });
-          continue;
-        }
-        known ??= { content: Buffer.from(blob ?? (await this.#readBlob(e.oid))).toString('utf8'), bytes };
-        next.set(e.oid, known);
-        read.set(e.path, { path: e.path, id: e.oid, content: known.content });
+      let known = this.#blobs.get(e.oid);
+      let blob: Uint8Array | undefined;
+      const bytes = known?.bytes ?? (await this.#looseBlobSize(e.oid)) ?? (blob = await this.#readBlob(e.oid)).length;
+      const unread = budget.admit(bytes);
+      if (unread) {
+        read.set(e.path, { path: e.path, id: e.oid, content: '', unread });
+        continue;
       }
-      this.#blobs = next;
-      const files = new Map([...read].sort(([a], [b]) => (a < b ? -1 : 1)));
-      return {
-        ref: { sha, ...(branch && { branch }), author: `${commit.author.name} <${commit.author.email}>`, message: commit.message.trim().split('\n')[0] ?? '' },
-        files,
-      };
-    } catch (err) {
-      if (err instanceof GitError) throw err;
-      throw this.#wrap(err, `reading commit ${sha}`, { ref, sha });
+      known ??= { content: Buffer.from(blob ?? (await this.#readBlob(e.oid))).toString('utf8'), bytes };
+      next.set(e.oid, known);
+      read.set(e.path, { path: e.path, id: e.oid, content: known.content });
     }
+    this.#blobs = next;
+    return new Map([...read].sort(([a], [b]) => (a < b ? -1 : 1)));
   }
 
   async #readBlob(oid: string): Promise<Uint8Array> {
@@ -270,6 +213,117 @@ export class GitSource {
     // Only to a config file: never to another file of the repo (a .env, a token file).
     if (!/\.ya?ml$/.test(resolved)) return { oid, refused: `symlink ${link} leads to ${resolved}, which is not a YAML file; berth follows links only to .yaml/.yml files` };
     return { oid: blobOid };
+  }
+}
+
+/** A commit as a revision names it: sha, branch, author and subject. */
+export function commitRef(sha: string, commit: CommitObject, branch?: string): RevisionRef {
+  return { sha, ...(branch && { branch }), author: `${commit.author.name} <${commit.author.email}>`, message: commit.message.trim().split('\n')[0] ?? '' };
+}
+
+/**
+ * Reads revisions from Git objects (never a work tree): a local repository in place, or a remote
+ * cloned/fetched over HTTP(S) into the state dir (shallow, single branch). Blobs are cached by id,
+ * so a new commit reads only what changed.
+ */
+export class GitSource {
+  readonly location: string;
+  readonly #gitdir: string;
+  readonly #dir: string;
+  readonly #remote: boolean;
+  readonly #auth: GitAuth;
+  readonly #cache = {};
+  readonly #files: ConfigTreeReader;
+  #remoteHead: string | undefined;
+
+  constructor(location: string, options: { stateDir: string; auth?: GitAuth; gitdir?: string }) {
+    this.#remote = isRemote(location);
+    const access = remoteAccess(location, options.auth);
+    this.#auth = access.auth;
+    this.location = access.location;
+    if (this.#remote) {
+      this.#dir = repoStateDir(options.stateDir, this.location);
+      this.#gitdir = path.join(this.#dir, 'git');
+    } else {
+      this.#dir = this.location;
+      this.#gitdir = options.gitdir ?? localGitdir(this.location);
+    }
+    this.#files = new ConfigTreeReader(this.#gitdir, this.#cache);
+  }
+
+  get remote(): boolean {
+    return this.#remote;
+  }
+
+  /** Blob reads of the last revision: a one-file commit reads one. */
+  get lastBlobReads(): number {
+    return this.#files.lastBlobReads;
+  }
+
+  #onAuth = (): { username: string; password: string } | undefined => authCallback(this.#auth)();
+
+  #wrap(err: unknown, action: string, context: Record<string, unknown>): GitError {
+    return wrapGitError(err, action, this.location, context);
+  }
+
+  /** For a remote: clone once, then fetch `branch` (shallow). For a local repo: nothing to do. */
+  async fetch(branch: string): Promise<void> {
+    if (!this.#remote) return;
+    const base = { fs, http, dir: this.#dir, gitdir: this.#gitdir, cache: this.#cache, onAuth: this.#onAuth };
+    try {
+      await mkdir(this.#dir, { recursive: true });
+      const exists = fs.existsSync(path.join(this.#gitdir, 'config'));
+      // location is the redacted URL: credentials reach the server only through onAuth.
+      if (!exists) {
+        await git.init({ fs, dir: this.#dir, gitdir: this.#gitdir });
+        await git.addRemote({ fs, dir: this.#dir, gitdir: this.#gitdir, remote: 'origin', url: this.location });
+      }
+      // HEAD: the remote's default branch; remembered because a fresh clone has no local HEAD to resolve.
+      const result = await git.fetch({ ...base, url: this.location, remote: 'origin', ...(branch !== 'HEAD' && { ref: branch }), singleBranch: true, depth: 1, tags: false, prune: false });
+      if (branch === 'HEAD' && result.fetchHead) this.#remoteHead = result.fetchHead;
+    } catch (err) {
+      throw this.#wrap(err, `fetching branch ${branch}`, { branch });
+    }
+  }
+
+  /** Resolves a branch, tag (annotated ones peeled) or (abbreviated) sha to its commit, read once. */
+  async #resolveCommit(ref: string): Promise<{ sha: string; branch?: string; commit: CommitObject }> {
+    const readCommit = async (oid: string) => (await git.readCommit({ fs, gitdir: this.#gitdir, oid, cache: this.#cache })).commit;
+    if (this.#remote && ref === 'HEAD' && this.#remoteHead) return { sha: this.#remoteHead, commit: await readCommit(this.#remoteHead) };
+    const candidates = this.#remote ? [`refs/remotes/origin/${ref}`, `refs/tags/${ref}`, ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`, `refs/remotes/origin/${ref}`, ref];
+    for (const candidate of candidates) {
+      try {
+        const oid = await git.resolveRef({ fs, gitdir: this.#gitdir, ref: candidate });
+        const commit = await readCommit(oid).catch(() => undefined);
+        if (!commit) {
+          const sha = (await git.readTag({ fs, gitdir: this.#gitdir, oid })).tag.object;
+          return { sha, commit: await readCommit(sha) };
+        }
+        return { sha: oid, commit, ...(candidate.includes('heads/') || candidate.includes('remotes/') ? { branch: ref } : {}) };
+      } catch {
+        // try the next form
+      }
+    }
+    if (/^[0-9a-f]{4,40}$/.test(ref)) {
+      try {
+        const sha = await git.expandOid({ fs, gitdir: this.#gitdir, oid: ref, cache: this.#cache });
+        return { sha, commit: await readCommit(sha) };
+      } catch {
+        // fall through
+      }
+    }
+    throw new GitError(`ref "${ref}" not found in ${this.location} (tried branch, tag and commit id)`, { ref });
+  }
+
+  /** The config files of commit `ref` (branch, tag or sha), read from Git objects. */
+  async read(ref: string): Promise<Revision> {
+    const { sha, branch, commit } = await this.#resolveCommit(ref);
+    try {
+      const files = await this.#files.read(commit.tree);
+      return { ref: commitRef(sha, commit, branch), files };
+    } catch (err) {
+      throw this.#wrap(err, `reading commit ${sha}`, { ref, sha });
+    }
   }
 
   /** Where refs live: watched for new commits in a local repository. */

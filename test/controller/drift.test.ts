@@ -46,7 +46,7 @@ describe('controller: drift through events', () => {
       assert.ok(Date.now() - t0 < 1000, `reported after ${Date.now() - t0} ms`);
       const [e] = h.ofType('drift.detected');
       assert.deepEqual([e!.apps, e!.selfHeal, e!.reason], [['web'], false, 'Drift']);
-      assert.equal(e!.description, 'drift: web differs from the repo');
+      assert.equal(e!.description, 'web: 1 of 2 replicas missing');
       await settled(h);
       assert.equal(await triggerCount(h.metrics, 'runtime'), 1, 'kill, die and destroy are one re-check');
       assert.equal(await triggerCount(h.metrics, 'poll'), 0);
@@ -98,7 +98,8 @@ describe('controller: drift through events', () => {
       const [e] = h.ofType('drift.detected');
       assert.deepEqual(e!.apps, []);
       assert.equal(e!.selfHeal, false);
-      assert.match(e!.description, /^drift: memory file edited: line 3/);
+      assert.equal(e!.description, 'memory file edited');
+      assert.match(e!.proxy ?? '', /^memory file edited: line 3/);
       assert.match(e!.proxy ?? '', /line 3/);
       assert.equal(h.controller.lastPlan?.proxy.rewrite, e!.proxy);
       assert.equal(h.controller.lastPlan?.empty, false, 'a hand-edited proxy file is a change');

@@ -23,7 +23,8 @@ describe('triggers and limits', () => {
     const server = await serve(async () => (called++, new Response('ok')), `127.0.0.1:${port}`);
     try {
       const status = await new Promise<number>((resolve) => {
-        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/v1/webhooks/github' }, (res) => resolve(res.statusCode ?? 0));
+        // /api/v1/sync keeps the 1 MiB cap (webhooks take up to 25 MiB: test/api/limits.test.ts).
+        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/v1/sync' }, (res) => resolve(res.statusCode ?? 0));
         req.on('error', () => resolve(-1));
         req.end(Buffer.alloc(MAX_BODY_BYTES + 10, 'a'));
       });

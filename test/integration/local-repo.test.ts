@@ -74,12 +74,16 @@ describe('berth run on a local Git repository (real Docker, nginx)', () => {
     const web = drifted.apps.find((a) => a.app === 'web')!;
     assert.deepEqual({ app: web.app, syncStatus: web.syncStatus, health: web.health, revision: web.revision }, { app: 'web', syncStatus: 'OutOfSync', health: 'Progressing', revision: `main@sha1:${sha}` });
     assert.equal((await docker.listContainers({ filters: { label: [`berth.env=${repo.env}`, 'berth.app=web'] } })).length, 1, 'not healed: selfHeal is off');
-    const note = await waitFor(() => spawnSync('git', ['notes', '--ref', 'berth', 'show', sha], { cwd: repo.dir, encoding: 'utf8' }).stdout.match(/drift: web differs from the repo/), 10_000, 'drift note');
-    assert.ok(note);
+    const notes = () => spawnSync('git', ['notes', '--ref', 'berth', 'show', sha], { cwd: repo.dir, encoding: 'utf8' }).stdout;
+    const drift = new RegExp(`^berth/${repo.env}/drift: failure — web: 1 of 2 replicas missing `, 'm');
+    assert.ok(await waitFor(() => drift.test(notes()), 10_000, 'drift note on the applied commit'));
 
     writeFileSync(path.join(repo.dir, 'berth.yaml'), readFileSync(path.join(repo.dir, 'berth.yaml'), 'utf8').replace('{ branch: main }', '{ branch: main, selfHeal: true }'));
     git(repo.dir, 'commit', '-qam', 'heal drift');
     await waitFor(async () => (await status()).syncStatus === 'Synced', 20_000, 'healed and Synced');
+    // The commit the drift was reported on is no longer the applied one: its drift status is resolved.
+    const resolved = new RegExp(`^berth/${repo.env}/drift: success — resolved: main@sha1:[0-9a-f]{40} was applied since`, 'm');
+    assert.ok(await waitFor(() => resolved.test(notes()), 10_000, 'drift resolved on the old commit'));
     assert.equal((await docker.listContainers({ filters: { label: [`berth.env=${repo.env}`, 'berth.app=web'] } })).length, 2);
   });
 

@@ -5,26 +5,11 @@ import { formatPlan } from '../../src/plan/format.js';
 import { serializePlan } from '../../src/plan/saved.js';
 import { renderEnvironment } from '../../src/render/render.js';
 import { envSecretSource } from '../../src/render/secrets.js';
-import type { DesiredState } from '../../src/render/types.js';
-import type { LiveState, ProxyRoute } from '../../src/runtime/types.js';
-import { liveOf } from '../support/fakes.js';
+import { desiredOf, syncedLive } from '../support/desired.js';
 import { appYaml, memoryRevision, REPO_YAML } from '../support/repo.js';
 
-function desired(apps: Record<string, string>): DesiredState {
-  const files: Record<string, string> = { 'berth.yaml': REPO_YAML };
-  for (const [name, extra] of Object.entries(apps)) files[`apps/${name}.yaml`] = appYaml(name, extra);
-  const r = renderEnvironment(memoryRevision(files), 'production', { secrets: envSecretSource({ BERTH_SECRET_DB_PASSWORD: 'pw' }) });
-  if (!r.ok) throw new Error(r.problems.map((p) => p.message).join('\n'));
-  return r.state;
-}
-
-function synced(state: DesiredState): LiveState {
-  const containers = state.apps.flatMap((a) => Array.from({ length: a.spec.replicas }, (_, i) => liveOf(a, i)));
-  const routes: ProxyRoute[] = state.apps
-    .filter((a) => a.spec.route)
-    .map((a) => ({ app: a.name, host: a.spec.route!.host, path: a.spec.route!.path, stripPrefix: false, proxyOptions: {}, servers: containers.filter((c) => c.app === a.name).map((c) => ({ address: `127.0.0.1:${c.ports[0]!.hostPort}`, containerId: c.id })) }));
-  return { env: 'production', containers, proxy: { env: 'production', routes } };
-}
+const desired = (apps: Record<string, string>) => desiredOf(apps);
+const synced = syncedLive;
 
 const kinds = (p: ReturnType<typeof plan>) => p.apps.flatMap((a) => a.actions.map((x) => `${x.kind}:${a.app}`));
 

@@ -7,7 +7,8 @@ import { pino } from 'pino';
 import { reportOutcome, type ApplyOptions } from '../../src/cli/commands/apply.js';
 import { EventBus } from '../../src/events/bus.js';
 import type { BerthEvent } from '../../src/events/types.js';
-import type { CommitState, CommitStatusReporter } from '../../src/forge/types.js';
+import { StatusReporter } from '../../src/forge/statuses.js';
+import type { CommitState } from '../../src/forge/types.js';
 import { reconcile, type ReconcileDeps, type ReconcileOutcome } from '../../src/reconcile/reconcile.js';
 import { DocCache } from '../../src/render/doc-cache.js';
 import { envSecretSource } from '../../src/render/secrets.js';
@@ -48,7 +49,7 @@ async function setup(files: Record<string, string>): Promise<Setup> {
   const bus = new EventBus({ now: clock.now });
   const history = new HistoryStore(dir, ENV);
   const statuses: Setup['statuses'] = [];
-  const reporter: CommitStatusReporter = { name: 'test', report: async (sha, _context, state, description) => void statuses.push({ sha, state, description }) };
+  const reporter = new StatusReporter({ name: 'test', setStatus: async ({ sha, state, description }) => void statuses.push({ sha, state, description }) });
   const off = wireReporting(bus, { history, log: pino({ level: 'silent' }), reporters: [reporter], context: `berth/${ENV}` });
   const events: BerthEvent[] = [];
   bus.on('*', (e) => void events.push(e), { name: 'test' });
@@ -77,6 +78,7 @@ async function setup(files: Record<string, string>): Promise<Setup> {
     run: async () => {
       const outcome = await reconcile(deps, { trigger: 'poll' });
       await bus.flush();
+      await reporter.flush();
       return outcome;
     },
     close: async () => {
@@ -166,8 +168,9 @@ describe('a crash of any stage is recorded like any failed reconcile', () => {
         assert.deepEqual([status.lastReconcile?.result, status.lastReconcile?.reason], ['Failed', 'InternalError']);
 
         const reported = s.statuses.at(-1)!;
-        assert.deepEqual([reported.sha, reported.state], [SHA, 'failure']);
-        assert.match(reported.description, new RegExp(`^${c.stage} failed: `));
+        // berth failed, not the revision: the forge's `error`, not `failure`.
+        assert.deepEqual([reported.sha, reported.state], [SHA, 'error']);
+        assert.match(reported.description, new RegExp(`^berth failed: ${c.stage} failed: `));
 
         // `berth apply` prints it and exits 1, as for any failed reconcile (not 70, "a bug in berth").
         const lines: string[] = [];

@@ -15,12 +15,17 @@ import { systemClock } from '../../util/clock.js';
 import { checkPruneEnvironment, cliRevision, openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
 import type { DriverOptions } from '../drivers.js';
 import { paint, type Out } from '../output.js';
+import { statusOptionsFor } from '../forge.js';
+import type { ForgeCliOptions } from '../forge-options.js';
 import { buildPipeline } from '../pipeline.js';
 import { retirementNote } from './plan.js';
 
 const PHASE_STYLE: Partial<Record<BerthEvent<'app.progress'>['phase'], 'green' | 'red' | 'yellow' | 'cyan'>> = { done: 'green', failed: 'red', 'rolled-back': 'red', skipped: 'yellow', switch: 'cyan' };
 
-export interface ApplyOptions extends GlobalOptions, DriverOptions {
+/** How long `berth apply` waits for its commit statuses to be delivered before it exits. */
+const STATUS_FLUSH_MS = 15_000;
+
+export interface ApplyOptions extends GlobalOptions, DriverOptions, Partial<ForgeCliOptions> {
   /** A plan saved with `berth plan --output json`. */
   plan?: string;
   /** Confirms a removal without a saved plan (`--prune-environment`). */
@@ -41,7 +46,9 @@ export async function applyCommand(opts: ApplyOptions, out: Out): Promise<number
     const source = await openCliSource(opts);
     // The flag retires only an environment berth.yaml no longer defines: read the revision once to check.
     const revision = opts.pruneEnvironment ? await cliRevision(opts, env).then((r) => checkPruneEnvironment(r, env)) : undefined;
-    const p = buildPipeline(env, opts, source, log);
+    const status = statusOptionsFor(opts, env, source);
+    log.debug({ env, forge: status.forge?.name, note: status.note }, 'commit statuses');
+    const p = buildPipeline(env, opts, log, undefined, status);
     const board = new StatusBoard(p.bus, (await p.history.readStatus()) ?? initialStatus(env, new Date()));
     const t0 = Date.now();
     if (opts.output !== 'json') p.bus.on('app.progress', (e) => printProgress(out, e, t0));
@@ -65,6 +72,9 @@ export async function applyCommand(opts: ApplyOptions, out: Out): Promise<number
       { trigger: 'cli', force: true, ...(savedPlan && { savedPlan }), onPlan: (plan, desired) => printPlan(out, opts, plan, desired.settings.retired === true) },
     );
     await p.bus.flush();
+    // Statuses go out before the command ends; a forge that is down is given a few seconds, then left.
+    if (p.statuses && !(await p.statuses.flush(STATUS_FLUSH_MS))) out.info(paint(out, 'yellow', `warning: commit statuses not delivered to ${p.statuses.name} within ${STATUS_FLUSH_MS / 1000}s (see --log-level debug)`));
+    p.statuses?.close();
     p.close();
     return reportOutcome(outcome, env, opts, out);
   } finally {

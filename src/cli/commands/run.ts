@@ -1,6 +1,8 @@
 import { createApi, serve } from '../../api/server.js';
 import { EventLog } from '../../api/sse.js';
 import { Controller } from '../../controller/controller.js';
+import { PreviewPlanner } from '../../controller/preview.js';
+import { RepoWriter } from '../../source/write.js';
 import { scheduleResync, startPolling, validateCron, watchRefs, type Stop } from '../../controller/triggers.js';
 import { UsageError } from '../../errors.js';
 import { createLogger } from '../../log.js';
@@ -12,9 +14,11 @@ import { parseDuration } from '../../util/units.js';
 import { openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
 import type { DriverOptions } from '../drivers.js';
 import { paint, type Out } from '../output.js';
+import { statusOptionsFor } from '../forge.js';
+import type { ForgeCliOptions } from '../forge-options.js';
 import { buildPipeline } from '../pipeline.js';
 
-export interface RunOptions extends GlobalOptions, DriverOptions {
+export interface RunOptions extends GlobalOptions, DriverOptions, Partial<ForgeCliOptions> {
   listen: string;
   interval: string;
   webhookSecret?: string;
@@ -34,13 +38,26 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
   try {
     const source = await openCliSource(opts);
     const metrics = new Metrics();
-    const p = buildPipeline(env, opts, source, log, metrics);
+    const status = statusOptionsFor(opts, env, source);
+    const p = buildPipeline(env, opts, log, metrics, status);
     stops.push(() => p.close());
-    const controller = new Controller({ env, source, runtime: p.runtime, proxy: p.proxy, history: p.history, metrics, log, clock: systemClock, secrets: secretSourceFor(opts), bus: p.bus, health: p.health, ...(opts.prune !== undefined && { prune: opts.prune }), ...(opts.parallelism !== undefined && { parallelism: opts.parallelism }) });
+    const secrets = secretSourceFor(opts);
+    const controller = new Controller({ env, source, runtime: p.runtime, proxy: p.proxy, history: p.history, metrics, log, clock: systemClock, secrets, bus: p.bus, health: p.health, ...(opts.prune !== undefined && { prune: opts.prune }), ...(opts.parallelism !== undefined && { parallelism: opts.parallelism }) });
     await controller.init();
+    // Statuses still queued go out before berth stops (a forge that is down gets a few seconds).
+    if (p.statuses) stops.push(async () => void (await p.statuses!.flush(5000), p.statuses!.close()));
+    const preview = p.statuses && status.forge && source.kind === 'git' ? previewPlanner(opts, env, controller, p.statuses, status, secrets) : undefined;
+    if (preview) stops.push(() => preview.stop());
     const events = new EventLog(p.bus);
     stops.push(() => events.close());
-    const api = createApi(controller, { events, ...(opts.apiToken && { apiToken: opts.apiToken }), ...(opts.webhookSecret && { webhookSecret: opts.webhookSecret }), branch: () => controller.lastDesired?.revision.branch });
+    const api = createApi(controller, {
+      events,
+      ...(opts.apiToken && { apiToken: opts.apiToken }),
+      ...(opts.webhookSecret && { webhookSecret: opts.webhookSecret }),
+      branch: () => controller.branch(),
+      ...(preview && { preview: (e) => preview.request(e) }),
+      ...(p.statuses && { statuses: p.statuses }),
+    });
     const server = await serve(api, opts.listen).catch((err: NodeJS.ErrnoException) => {
       throw new UsageError(`--listen ${opts.listen}: ${err.code === 'EADDRINUSE' ? 'the address is already in use (another berth run?); choose another with --listen' : err.message}`);
     });
@@ -52,7 +69,7 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
         server.closeAllConnections();
       });
     });
-    log.info({ env, repo: source.location, listen: opts.listen, intervalMs }, 'berth controller started');
+    log.info({ env, repo: source.location, listen: opts.listen, intervalMs, forge: status.forge?.name ?? 'none', statuses: status.note }, 'berth controller started');
     out.info(paint(out, 'green', `berth run: environment ${env} from ${source.location}; API on http://${opts.listen}`));
 
     controller.trigger('startup');
@@ -75,6 +92,31 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
     for (const stop of stops.reverse()) await stop();
     await lock.release();
   }
+}
+
+/** Plans pull requests and pushes to `previewBranches` against this environment, posting to the forge. */
+function previewPlanner(opts: RunOptions, env: string, controller: Controller, statuses: NonNullable<ReturnType<typeof buildPipeline>['statuses']>, status: ReturnType<typeof statusOptionsFor>, secrets: ReturnType<typeof secretSourceFor>): PreviewPlanner {
+  const writer = new RepoWriter(opts.repo, { stateDir: opts.stateDir, auth: { ...(opts.gitToken && { token: opts.gitToken }), ...(opts.gitUsername && { username: opts.gitUsername }) }, env });
+  const { runtime, proxy, log, clock } = controller.deps;
+  return new PreviewPlanner({
+    env,
+    forge: status.forge!,
+    statuses,
+    context: status.context,
+    ...(status.externalUrl && { externalUrl: status.externalUrl }),
+    log,
+    runtime,
+    proxy,
+    secrets,
+    clock,
+    memory: () => controller.memory,
+    ...(opts.prune !== undefined && { prune: opts.prune }),
+    settings: () => {
+      const s = controller.lastDesired?.settings;
+      return s && { branch: s.branch, previewBranches: s.previewBranches ?? [] };
+    },
+    preview: (into, branch) => writer.previewMerge(into, branch),
+  });
 }
 
 /** Runs a check of an option's value; its error becomes a usage error naming the option. */

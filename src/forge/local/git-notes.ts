@@ -1,21 +1,40 @@
-import type { GitSource } from '../../source/git.js';
-import type { CommitState, CommitStatusReporter } from '../types.js';
+import type { CommentSync, Forge, PullRequestRef, StatusRequest } from '../types.js';
+
+/** Where git notes live: GitSource (refs/notes/berth) in production, a Map in tests. */
+export interface NotesStore {
+  readNote(sha: string): Promise<string | undefined>;
+  writeNote(sha: string, text: string): Promise<void>;
+}
 
 /**
- * Commit statuses as git notes (refs/notes/berth) in a local config repo, one line per context:
- *   git notes --ref berth show <sha>
+ * The embedded forge of a local config repo: commit statuses as git notes in refs/notes/berth, one
+ * line per context, so `git notes --ref berth show <sha>` shows them:
+ *   berth/production: success — applied 3 apps (2025-01-01T12:00:00.000Z) https://berth.example/…
+ * A bare local repository has no pull requests, so there is nothing to comment on: `pullRequestsFor`
+ * answers none and `upsertComment` does nothing.
  */
-export class GitNotesReporter implements CommitStatusReporter {
-  readonly name = 'git-notes';
+export class GitNotesForge implements Forge {
+  readonly name = 'local';
+  /** Nothing is posted; GitHub's limit keeps a plan split the same way as on a forge. */
+  readonly maxCommentChars = 65_536;
 
   constructor(
-    private readonly git: GitSource,
+    private readonly notes: NotesStore,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async report(sha: string, context: string, state: CommitState, description: string): Promise<void> {
-    const lines = ((await this.git.readNote(sha)) ?? '').split('\n').filter((l) => l && !l.startsWith(`${context}: `));
-    lines.push(`${context}: ${state} — ${description} (${this.now().toISOString()})`);
-    await this.git.writeNote(sha, lines.sort().join('\n') + '\n');
+  async setStatus(status: StatusRequest): Promise<void> {
+    const { sha, context, state, description, targetUrl } = status;
+    const lines = ((await this.notes.readNote(sha)) ?? '').split('\n').filter((l) => l && !l.startsWith(`${context}: `));
+    lines.push(`${context}: ${state} — ${description.replaceAll(/[\r\n]+/g, ' ')} (${this.now().toISOString()})${targetUrl ? ` ${targetUrl}` : ''}`);
+    await this.notes.writeNote(sha, lines.sort().join('\n') + '\n');
+  }
+
+  async pullRequestsFor(_branch: string): Promise<PullRequestRef[]> {
+    return [];
+  }
+
+  async upsertComment(_number: number, _marker: string, _parts: string[]): Promise<CommentSync> {
+    return { created: 0, updated: 0, deleted: 0, unchanged: 0 };
   }
 }

@@ -1,0 +1,105 @@
+import { syncComments, type CommentApi, type ForgeComment } from '../comments.js';
+import { ForgeHttpError, toForgeError, type ForgeOperation } from '../errors.js';
+import { FORGE_TIMEOUT_MS, FORGE_USER_AGENT, type CommentSync, type Forge, type ForgeClientOptions, type PullRequestRef, type StatusRequest } from '../types.js';
+
+/** Gitea's largest page by default (MAX_RESPONSE_ITEMS). */
+const PAGE = 50;
+/** A repository with more open pull requests than this is beyond what berth comments on. */
+const MAX_PAGES = 40;
+
+interface GiteaPull {
+  number: number;
+  html_url?: string;
+  head: { ref: string; sha: string; repo?: { full_name?: string } | null };
+  base: { ref: string };
+}
+
+/**
+ * Gitea (and Forgejo, Codeberg) over plain fetch: the API berth needs is five endpoints, and there is
+ * no well-kept client library for it (gitea-js is generated from the swagger file and lags releases).
+ */
+export class GiteaForge implements Forge {
+  readonly name = 'gitea';
+  /** Gitea stores comments as LONGTEXT and sets no limit; GitHub's keeps a plan readable and a page light. */
+  readonly maxCommentChars = 65_536;
+  readonly #base: string;
+  readonly #repoPath: string;
+  readonly #token: string;
+  readonly #timeoutMs: number;
+
+  constructor(options: ForgeClientOptions) {
+    this.#base = options.baseUrl.replace(/\/+$/, '');
+    this.#repoPath = `repos/${options.repo.split('/').map(encodeURIComponent).join('/')}`;
+    this.#token = options.token;
+    this.#timeoutMs = options.timeoutMs ?? FORGE_TIMEOUT_MS;
+  }
+
+  async #request<T>(operation: ForgeOperation, method: string, path: string, options: { query?: Record<string, string | number>; body?: unknown; context?: Record<string, unknown> } = {}): Promise<T> {
+    return (await this.#send<T>(operation, method, path, options)).data;
+  }
+
+  async #send<T>(operation: ForgeOperation, method: string, path: string, options: { query?: Record<string, string | number>; body?: unknown; context?: Record<string, unknown> } = {}): Promise<{ data: T; headers: Headers }> {
+    const url = new URL(`${this.#base}/${path}`);
+    for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, String(v));
+    try {
+      const res = await fetch(url, {
+        method,
+        headers: { authorization: `token ${this.#token}`, accept: 'application/json', 'user-agent': FORGE_USER_AGENT, ...(options.body !== undefined && { 'content-type': 'application/json' }) },
+        ...(options.body !== undefined && { body: JSON.stringify(options.body) }),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new ForgeHttpError(res.status, messageOf(text));
+      return { data: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
+    } catch (err) {
+      throw toForgeError(this.name, operation, err, [this.#token], { repo: this.#repoPath.slice('repos/'.length), ...options.context });
+    }
+  }
+
+  async setStatus(status: StatusRequest): Promise<void> {
+    const body = { state: status.state, context: status.context, description: status.description, ...(status.targetUrl && { target_url: status.targetUrl }) };
+    await this.#request('set status', 'POST', `${this.#repoPath}/statuses/${encodeURIComponent(status.sha)}`, { body, context: { sha: status.sha, context: status.context } });
+  }
+
+  async pullRequestsFor(branch: string): Promise<PullRequestRef[]> {
+    const repo = this.#repoPath.slice('repos/'.length).toLowerCase();
+    const out: PullRequestRef[] = [];
+    // Gitea cannot filter open pull requests by head branch: read them page by page and pick.
+    for (let page = 1; page <= MAX_PAGES; page++) {
+      const { data: pulls, headers } = await this.#send<GiteaPull[]>('list pull requests', 'GET', `${this.#repoPath}/pulls`, { query: { state: 'open', page, limit: PAGE }, context: { branch } });
+      for (const p of pulls) {
+        const fromFork = p.head.repo?.full_name !== undefined && p.head.repo.full_name.toLowerCase() !== repo;
+        if (p.head.ref === branch && !fromFork) out.push({ number: p.number, headBranch: p.head.ref, headSha: p.head.sha, baseBranch: p.base.ref, ...(p.html_url && { url: p.html_url }) });
+      }
+      // Gitea links the next page; a server whose MAX_RESPONSE_ITEMS is below PAGE answers shorter pages.
+      const link = headers.get('link');
+      if (link ? !/rel="next"/.test(link) : pulls.length < PAGE) break;
+    }
+    return out;
+  }
+
+  async upsertComment(number: number, marker: string, parts: string[]): Promise<CommentSync> {
+    const issue = `${this.#repoPath}/issues/${number}/comments`;
+    const api: CommentApi = {
+      forge: this.name,
+      maxChars: this.maxCommentChars,
+      // This endpoint is not paginated: it answers every comment of the issue.
+      list: async () => (await this.#request<ForgeComment[]>('list comments', 'GET', issue, { context: { number } })).map((c) => ({ id: c.id, body: c.body ?? '' })),
+      create: async (body) => void (await this.#request('create comment', 'POST', issue, { body: { body }, context: { number } })),
+      update: async (id, body) => void (await this.#request('update comment', 'PATCH', `${this.#repoPath}/issues/comments/${id}`, { body: { body }, context: { number, comment: id } })),
+      remove: async (id) => void (await this.#request('delete comment', 'DELETE', `${this.#repoPath}/issues/comments/${id}`, { context: { number, comment: id } })),
+    };
+    return syncComments(api, marker, parts);
+  }
+}
+
+/** Gitea answers errors as `{ "message": "...", "url": "..." }`; anything else is shown as text. */
+function messageOf(text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { message?: unknown };
+    if (typeof parsed.message === 'string') return parsed.message;
+  } catch {
+    // not JSON
+  }
+  return text.slice(0, 300);
+}

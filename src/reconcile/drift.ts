@@ -1,0 +1,43 @@
+import { driftFindings, type DriftFindings } from '../plan/drift.js';
+import { plan } from '../plan/plan.js';
+import type { DesiredState } from '../render/types.js';
+import { observe } from '../runtime/observe.js';
+import type { ProxyDriver, RuntimeDriver } from '../runtime/types.js';
+import { planOptions, type HealthSource, type ReconcileDeps } from './reconcile.js';
+
+/** What `berth drift` and `GET /api/v1/drift` answer: live state compared with the applied revision. */
+export interface DriftReport extends DriftFindings {
+  env: string;
+  /** The revision live state was compared with (the one berth applied). */
+  revision: string;
+  checkedAt: string;
+  drifted: boolean;
+  /** Apps held at their previous version (their new one rolled back): they differ from the repo, knowingly. */
+  held: { app: string; reason: string; message: string }[];
+  /** Running replicas failing their health check (replaced by berth whether selfHeal is on or not): not drift. */
+  unhealthy: { app: string; reason: string }[];
+}
+
+/**
+ * Compares live state with `desired` (the applied revision's) as a reconcile would plan it, and reads
+ * the plan as drift: what differs, per app, and why. Read-only: nothing is changed.
+ */
+export async function checkDrift(
+  deps: Pick<ReconcileDeps, 'env' | 'memory' | 'prune' | 'clock'> & { runtime: RuntimeDriver; proxy: ProxyDriver; health?: Pick<HealthSource, 'failedReplicas'> },
+  desired: DesiredState,
+): Promise<DriftReport> {
+  const live = await observe(deps.env, deps.runtime, deps.proxy);
+  const planned = plan(desired, live, planOptions(deps, { force: false }, desired));
+  const findings = driftFindings(planned);
+  const held = planned.apps.filter((a) => a.held && a.actions.length).map((a) => ({ app: a.app, reason: a.held!.reason, message: a.held!.message }));
+  const unhealthy = planned.apps.flatMap((a) => a.actions.filter((x) => x.cause === 'unhealthy').map((x) => ({ app: a.app, reason: x.reason })));
+  return {
+    env: deps.env,
+    revision: planned.revision,
+    checkedAt: new Date(deps.clock.now()).toISOString(),
+    drifted: findings.apps.length > 0 || findings.proxy !== undefined,
+    ...findings,
+    held,
+    unhealthy,
+  };
+}
