@@ -288,6 +288,8 @@ export class Controller {
   async #recheckRevision(): Promise<Revision | undefined> {
     if (this.#reconciled) return this.#reconciled.revision;
     const sha = /sha1:([0-9a-f]{40})/.exec(this.memory.lastAppliedRevision ?? '')?.[1];
+    // Only when that revision is also the one last reconciled (a later one may have rolled some apps out).
+    if (sha !== this.memory.lastReconciledKey) return this.#lastRead;
     const branch = this.memory.lastAppliedRevision?.split('@')[0];
     if (sha && this.deps.source.kind === 'git') {
       const applied = await this.deps.source.read(sha).catch(() => undefined);

@@ -118,6 +118,11 @@ export class PreviewPlanner {
     const revision = await d.preview(settings.branch, request.branch);
     const sha = revision.ref.sha ?? request.sha;
     if (!sha) return;
+    // A pull request from a fork, or a branch that moved since: what was read is not what the forge asked about.
+    if (request.sha && request.sha !== sha) {
+      d.log.info({ env: d.env, branch: request.branch, asked: request.sha, found: sha }, 'preview plan skipped: the branch head is not the commit the webhook names (a fork, or a newer push follows)');
+      return;
+    }
     const rendered = desiredState(revision, d.env, { secrets: d.secrets });
     const base = { env: d.env, context: d.context, branch: request.branch, sha, into: settings.branch, ...(d.externalUrl && { externalUrl: d.externalUrl }) };
     const toPost = rendered.ok

@@ -146,7 +146,8 @@ async function stages(run: Run): Promise<ReconcileOutcome> {
     const sick = new Set(runnable.filter(isSick).map((a) => a.app));
     if (sick.size === 0) return drift(run, desired, planned, live);
     await reportDrift(run, planned, driftedApps(planned).filter((a) => !sick.has(a)), planned.proxy.rewrite);
-    return apply(run, desired, only(planned, sick), live, { newRevision, healing });
+    // Only the sick apps are replaced: the drift reported just now stays, so it is not resolved by this apply.
+    return apply(run, desired, only(planned, sick), live, { newRevision, healing, driftLeft: true });
   }
   return apply(run, desired, planned, live, { newRevision, healing });
 }
@@ -341,7 +342,7 @@ function driftOver(run: Run, revision: string, healed?: { apps: string[]; proxy?
  * poll. A heal (`healing`: same revision, not forced) is counted by the flapping guard instead: the
  * version it restores is the one that ran, so it is not held when the replacement fails its gate.
  */
-async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveState, mode: { newRevision: boolean; healing: boolean }): Promise<ReconcileOutcome> {
+async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveState, mode: { newRevision: boolean; healing: boolean; driftLeft?: boolean }): Promise<ReconcileOutcome> {
   const { deps, request } = run;
   const { env, bus, memory } = deps;
   run.stage = 'apply';
@@ -376,7 +377,7 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   if (report.result === 'Succeeded') {
     memory.lastAppliedKey = desired.revisionKey;
     memory.lastAppliedRevision = rev;
-    driftOver(run, rev, driftDescription ? { apps: drifted, ...(proxyDrift && { proxy: proxyDrift }), description: `healed: ${driftDescription}` } : undefined);
+    if (!mode.driftLeft) driftOver(run, rev, driftDescription ? { apps: drifted, ...(proxyDrift && { proxy: proxyDrift }), description: `healed: ${driftDescription}` } : undefined);
   }
   const changed = report.apps.filter((a) => a.result !== 'Unchanged').map((a) => withHealReason(a, planned));
   const failed = changed.find((a) => a.result === 'Failed');
