@@ -3,7 +3,9 @@ import { ValidationError } from '../render/problems.js';
 import { envBranch, type RenderOptions } from '../render/render.js';
 import { definedEnvironment, desiredState } from '../render/retire.js';
 import type { DesiredState } from '../render/types.js';
+import type { GitAuth } from '../source/git.js';
 import { openSource, readRevision, type ConfigSource } from '../source/open.js';
+import { RepoWriter } from '../source/write.js';
 import type { Revision } from '../source/types.js';
 import { chainSecretSources, envSecretSource, fileSecretSource, loadDigestKey, type SecretSource } from '../render/secrets.js';
 
@@ -25,8 +27,18 @@ export interface GlobalOptions {
   pruneEnvironment?: boolean;
 }
 
+/** The Git credentials the options give (--git-token, --git-username). */
+export function gitAuth(opts: Pick<GlobalOptions, 'gitToken' | 'gitUsername'>): GitAuth {
+  return { ...(opts.gitToken && { token: opts.gitToken }), ...(opts.gitUsername && { username: opts.gitUsername }) };
+}
+
 export async function openCliSource(opts: GlobalOptions): Promise<ConfigSource> {
-  return openSource(opts.repo, { stateDir: opts.stateDir, auth: { ...(opts.gitToken && { token: opts.gitToken }), ...(opts.gitUsername && { username: opts.gitUsername }) } });
+  return openSource(opts.repo, { stateDir: opts.stateDir, auth: gitAuth(opts) });
+}
+
+/** The writer for --repo (rollback, promotion, merge previews), with the options' credentials and `author` ("Name <email>"). */
+export function cliWriter(opts: GlobalOptions & { author?: string }, env?: string): RepoWriter {
+  return new RepoWriter(opts.repo, { stateDir: opts.stateDir, auth: gitAuth(opts), ...(opts.author !== undefined && { author: opts.author }), ...(env && { env }) });
 }
 
 /** The revision a one-shot command reads: --ref, else the environment's branch (Git), else HEAD or the directory. */

@@ -15,6 +15,8 @@ import type { Clock } from '../util/clock.js';
 /** A branch to plan, as a webhook asks for it. */
 export interface PreviewRequest {
   kind: 'push' | 'pull-request';
+  /** The forge the webhook came from. */
+  forge?: string;
   branch: string;
   sha?: string;
   number?: number;

@@ -41,6 +41,13 @@ export function formatRevision(ref: RevisionRef): string {
   return `${ref.branch ?? 'detached'}@sha1:${ref.sha}`;
 }
 
+/** Reads a revision as `formatRevision` writes it: `main@sha1:<40 hex>` → branch and sha (either may be missing). */
+export function parseRevision(text: string | undefined): { branch?: string; sha?: string } {
+  const m = /^(?:(.*)@)?sha1:([0-9a-f]{40})$/.exec(text ?? '');
+  if (!m) return {};
+  return { ...(m[1] && m[1] !== 'detached' && { branch: m[1] }), sha: m[2]! };
+}
+
 /** Identity of a revision: its commit, or for a plain directory a digest of its files' blob ids. */
 export function revisionKey(revision: Revision): string {
   if (revision.ref.sha) return revision.ref.sha;

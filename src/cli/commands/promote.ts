@@ -2,8 +2,9 @@ import { UsageError } from '../../errors.js';
 import { HistoryStore } from '../../report/history.js';
 import type { EnvStatus } from '../../status/types.js';
 import { promotionMessage, type MergeResult } from '../../source/write.js';
+import { cliWriter } from '../context.js';
 import { paint, type Out } from '../output.js';
-import { branchesAtHead, cliWriter, movedHow, type WriteOptions } from './rollback.js';
+import { branchesAtHead, movedHow, type WriteOptions } from './rollback.js';
 
 export interface PromoteOptions extends WriteOptions {
   force?: boolean;

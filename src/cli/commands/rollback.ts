@@ -1,7 +1,7 @@
 import { UsageError } from '../../errors.js';
 import { loadRepositoryConfig } from '../../render/render.js';
-import { RepoWriteError, RepoWriter, type RevertResult } from '../../source/write.js';
-import { openCliSource, requireEnv, type GlobalOptions } from '../context.js';
+import { RepoWriteError, type RepoWriter, type RevertResult } from '../../source/write.js';
+import { cliWriter, openCliSource, requireEnv, type GlobalOptions } from '../context.js';
 import { paint, type Out } from '../output.js';
 
 /** Options of the commands that write to the config repo. */
@@ -31,16 +31,6 @@ export async function branchesAtHead(opts: GlobalOptions, envs: readonly string[
     const branch = repo.config?.environments[env]?.branch;
     if (!branch) throw new UsageError(`environment "${env}" is not defined in berth.yaml at HEAD of ${source.location} (defined: ${defined.join(', ') || 'none'})`, { env });
     return branch;
-  });
-}
-
-/** The writer for --repo, with the token and author of the options. */
-export function cliWriter(opts: WriteOptions, env?: string): RepoWriter {
-  return new RepoWriter(opts.repo, {
-    stateDir: opts.stateDir,
-    auth: { ...(opts.gitToken && { token: opts.gitToken }), ...(opts.gitUsername && { username: opts.gitUsername }) },
-    ...(opts.author !== undefined && { author: opts.author }),
-    ...(env && { env }),
   });
 }
 
