@@ -5,6 +5,7 @@ import type { LiveContainer } from '../runtime/types.js';
 import { replicaName, toCreateSpec } from './container-spec.js';
 import type { ApplyRun } from './run.js';
 import type { HookContext, Member, Phase, RolloutHooks } from './types.js';
+import { plural } from '../util/text.js';
 
 /** A failed health gate, after the rollout was undone: the previous replicas serve again. */
 export class RolledBackError extends Error {
@@ -12,8 +13,6 @@ export class RolledBackError extends Error {
     super(`new version failed its health check and was rolled back (previous containers keep serving): ${gateMessage}`);
   }
 }
-
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /**
  * The steps every strategy is built from (start, gate, switch, drain, retire, roll back) over one

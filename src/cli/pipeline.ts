@@ -18,6 +18,8 @@ export interface Pipeline extends Drivers {
   health: HealthMonitor;
   /** Delivers commit statuses to the forge (or git notes), when there is one. */
   statuses?: StatusReporter;
+  /** Gives queued commit statuses up to `timeoutMs` to go out, then stops the reporter; says whether all went out. */
+  closeStatuses(timeoutMs: number): Promise<boolean>;
   /** Unsubscribes the listeners (after `bus.flush()`). */
   close(): void;
 }
@@ -31,12 +33,12 @@ export interface StatusOptions {
 }
 
 /** The kind of status a context names, as the metrics label it. */
-export function statusKind(context: string): 'reconcile' | 'drift' | 'plan' {
+function statusKind(context: string): 'reconcile' | 'drift' | 'plan' {
   return context.endsWith('/drift') ? 'drift' : context.endsWith('/plan') ? 'plan' : 'reconcile';
 }
 
 /** A reporter for `forge` that logs what it could not deliver and counts what it did. */
-export function statusReporter(forge: Forge, log: Logger, metrics?: Metrics): StatusReporter {
+function statusReporter(forge: Forge, log: Logger, metrics?: Metrics): StatusReporter {
   return new StatusReporter(forge, {
     onError: (status, err) => log.warn({ forge: forge.name, sha: status.sha, context: status.context, state: status.state, err: (err as Error).message }, 'commit status not reported'),
     onDelivery: (d) => metrics?.commitStatuses.inc({ forge: d.forge, kind: statusKind(d.context), state: d.state, outcome: d.outcome }),
@@ -66,5 +68,10 @@ export function buildPipeline(env: string, opts: GlobalOptions & DriverOptions, 
     context: status.context,
     ...(status.externalUrl && { externalUrl: status.externalUrl }),
   });
-  return { ...drivers, bus, history, health, ...(statuses && { statuses }), close };
+  const closeStatuses = async (timeoutMs: number): Promise<boolean> => {
+    const delivered = (await statuses?.flush(timeoutMs)) ?? true;
+    statuses?.close();
+    return delivered;
+  };
+  return { ...drivers, bus, history, health, ...(statuses && { statuses }), closeStatuses, close };
 }

@@ -8,14 +8,14 @@ import { DocCache } from '../render/doc-cache.js';
 import { envBranch } from '../render/render.js';
 import type { SecretSource } from '../render/secrets.js';
 import type { DesiredState } from '../render/types.js';
-import { checkDrift, type DriftReport } from '../reconcile/drift.js';
+import { checkDrift, readAppliedRevision, type DriftReport } from '../reconcile/drift.js';
 import { loadMemory, type ReconcileMemory } from '../reconcile/memory.js';
 import { reconcile, type HealthSource, type ReconcileOutcome } from '../reconcile/reconcile.js';
 import type { HistoryStore } from '../report/history.js';
 import type { Metrics } from '../report/metrics.js';
 import type { ProxyDriver, RuntimeDriver, RuntimeEvent } from '../runtime/types.js';
 import type { ConfigSource } from '../source/open.js';
-import type { Revision } from '../source/types.js';
+import { parseRevision, type Revision } from '../source/types.js';
 import { StatusBoard, initialStatus } from '../status/board.js';
 import { withAppHealth } from '../status/compute.js';
 import type { EnvStatus } from '../status/types.js';
@@ -97,6 +97,8 @@ export class Controller {
    * failed to render or to apply: self-heal only ever re-applies what was applied.
    */
   #reconciled: { revision: Revision; desired: DesiredState } | undefined;
+  /** After a restart, the applied revision as read once from the repo, until a reconcile sets #reconciled. */
+  #applied: Promise<Revision | undefined> | undefined;
   #failures = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   readonly #recheckTimers = new Map<Trigger, NodeJS.Timeout>();
@@ -250,7 +252,8 @@ export class Controller {
     if ('plan' in outcome) {
       this.lastPlan = outcome.plan;
       this.lastDesired = outcome.desired;
-      if (this.#lastRead && (outcome.kind !== 'applied' || outcome.report.result !== 'Failed')) this.#reconciled = { revision: this.#lastRead, desired: outcome.desired };
+      // Reconciled: what memory says (applied, in sync, or done with its rolled-back versions held).
+      if (this.#lastRead && this.memory.lastReconciledKey === outcome.desired.revisionKey) this.#reconciled = { revision: this.#lastRead, desired: outcome.desired };
     }
     if (outcome.retry) {
       this.#failures++;
@@ -283,17 +286,16 @@ export class Controller {
 
   /**
    * What a re-check heals to: the revision last reconciled; after a restart, the one memory says was
-   * applied (when its commit is at hand); else the last one read.
+   * applied, when it is also the one last reconciled and its commit is at hand (read once); else the
+   * last one read.
    */
   async #recheckRevision(): Promise<Revision | undefined> {
     if (this.#reconciled) return this.#reconciled.revision;
-    const sha = /sha1:([0-9a-f]{40})/.exec(this.memory.lastAppliedRevision ?? '')?.[1];
-    // Only when that revision is also the one last reconciled (a later one may have rolled some apps out).
-    if (sha !== this.memory.lastReconciledKey) return this.#lastRead;
-    const branch = this.memory.lastAppliedRevision?.split('@')[0];
-    if (sha && this.deps.source.kind === 'git') {
-      const applied = await this.deps.source.read(sha).catch(() => undefined);
-      if (applied) return { ...applied, ref: { ...applied.ref, ...(branch && { branch }) } };
+    const { sha } = parseRevision(this.memory.lastAppliedRevision);
+    if (sha && sha === this.memory.lastReconciledKey) {
+      this.#applied ??= readAppliedRevision(this.deps.source, this.memory.lastAppliedRevision).catch(() => undefined);
+      const applied = await this.#applied;
+      if (applied) return applied;
     }
     return this.#lastRead;
   }

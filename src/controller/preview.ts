@@ -2,15 +2,10 @@ import type { Logger } from 'pino';
 import { postPlan } from '../forge/post-plan.js';
 import type { StatusReporter } from '../forge/statuses.js';
 import type { Forge } from '../forge/types.js';
-import { plan } from '../plan/plan.js';
-import { desiredState } from '../render/retire.js';
 import type { SecretSource } from '../render/secrets.js';
-import { planOptions } from '../reconcile/reconcile.js';
-import type { ReconcileMemory } from '../reconcile/memory.js';
-import { observe } from '../runtime/observe.js';
+import { planLive } from '../reconcile/plan-live.js';
 import type { ProxyDriver, RuntimeDriver } from '../runtime/types.js';
 import type { Revision } from '../source/types.js';
-import type { Clock } from '../util/clock.js';
 
 /** A branch to plan, as a webhook asks for it. */
 export interface PreviewRequest {
@@ -36,8 +31,6 @@ export interface PreviewDeps {
   runtime: RuntimeDriver;
   proxy: ProxyDriver;
   secrets: SecretSource;
-  clock: Clock;
-  memory(): ReconcileMemory;
   prune?: boolean;
   /** The environment's branch and `previewBranches`, per the revision last read; undefined before one was. */
   settings(): { branch: string; previewBranches: readonly string[] } | undefined;
@@ -125,11 +118,9 @@ export class PreviewPlanner {
       d.log.info({ env: d.env, branch: request.branch, asked: request.sha, found: sha }, 'preview plan skipped: the branch head is not the commit the webhook names (a fork, or a newer push follows)');
       return;
     }
-    const rendered = desiredState(revision, d.env, { secrets: d.secrets });
+    const planned = await planLive(revision, d.env, { secrets: d.secrets, runtime: d.runtime, proxy: d.proxy, ...(d.prune !== undefined && { prune: d.prune }) });
     const base = { env: d.env, context: d.context, branch: request.branch, sha, into: settings.branch, ...(d.externalUrl && { externalUrl: d.externalUrl }) };
-    const toPost = rendered.ok
-      ? { ...base, plan: plan(rendered.state, await observe(d.env, d.runtime, d.proxy), planOptions({ memory: d.memory(), clock: d.clock, ...(d.prune !== undefined && { prune: d.prune }) }, { force: false }, rendered.state)) }
-      : { ...base, problems: rendered.problems };
+    const toPost = planned.ok ? { ...base, plan: planned.plan } : { ...base, problems: planned.problems };
     // A push to a branch with pull requests comments on each; a pull request's own event comments on it.
     const numbers = request.numbers.size ? [...request.numbers] : undefined;
     const posted = await postPlan(d.forge, toPost, { ...(numbers && { numbers }), setStatus: (s) => d.statuses.post(s) });

@@ -47,7 +47,7 @@ export interface EventPayloads {
    */
   'drift.detected': { env: string; revision: string; apps: string[]; selfHeal: boolean; description: string; reason?: ReasonCode; proxy?: string };
   /** berth re-applied the revision: live state matches it again. `description` says what was healed. */
-  'drift.healed': { env: string; revision: string; apps: string[]; proxy?: string; description?: string };
+  'drift.healed': { env: string; revision: string; apps: string[]; proxy?: string; description: string };
   /**
    * Drift reported earlier is gone without berth healing it: put back by hand, or `revision` (where it
    * was reported) is no longer the applied one because a newer revision was applied.

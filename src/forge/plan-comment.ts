@@ -32,12 +32,12 @@ export interface PlanCommentInput {
 const FOLD_AFTER = 25;
 
 /**
- * The pull-request comment for a plan, as parts each at most `maxChars` long (the marker line the
- * forge client adds included): a heading with the summary, then the plan as `berth plan` prints it
+ * The pull-request comment for a plan, as parts each at most `budget` characters long (the caller
+ * leaves room for the marker line the forge client adds): a heading with the summary, then the plan as `berth plan` prints it
  * (no colours; secrets never appear in a plan), folded when long, split across comments when over the
  * forge's limit, each part's code block closed and reopened.
  */
-export function planComment(input: PlanCommentInput, maxChars: number): string[] {
+export function planComment(input: PlanCommentInput, budget: number): string[] {
   const { env, plan } = input;
   const head = [
     `### berth plan for \`${env}\`: ${planDescription(plan)}`,
@@ -52,8 +52,6 @@ export function planComment(input: PlanCommentInput, maxChars: number): string[]
   const fold = lines.length > FOLD_AFTER;
   const open = fold ? `<details><summary>Plan (${lines.length} lines)</summary>\n\n\`\`\`diff\n` : '```diff\n';
   const close = fold ? '```\n\n</details>\n' : '```\n';
-  // Room for the marker line (`<!-- berth-plan:<env> part NN -->\n`) the client adds to each part.
-  const budget = maxChars - (planMarker(env).length + 32);
   const parts: string[] = [];
   let body = head + open;
   let used = 0;

@@ -1,8 +1,10 @@
 import type { EventBus } from '../events/bus.js';
 import type { BerthEvent } from '../events/types.js';
-import { joinWithin } from '../plan/drift.js';
+import { parseRevision } from '../source/types.js';
 import { backoffDelay, type Backoff } from '../util/backoff.js';
-import type { CommitState, StatusRequest } from './types.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { plural } from '../util/text.js';
+import type { CommitState, Forge, StatusRequest } from './types.js';
 
 /** What the forges take: GitHub and Gitea cut a description at 140 characters, a context at 255. */
 export const MAX_DESCRIPTION = 140;
@@ -11,10 +13,6 @@ export const MAX_CONTEXT = 255;
 /** The three status contexts of an environment, from the base (`berth/<env>` by default). */
 export function statusContexts(base: string): { reconcile: string; drift: string; plan: string } {
   return { reconcile: base, drift: `${base}/drift`, plan: `${base}/plan` };
-}
-
-export function shaOf(revision: string): string | undefined {
-  return /sha1:([0-9a-f]{40})/.exec(revision)?.[1];
 }
 
 /** A description cut to the forges' limit, on a word boundary when one is near. */
@@ -26,7 +24,13 @@ export function fitDescription(text: string): string {
   return `${space > MAX_DESCRIPTION - 30 ? cut.slice(0, space) : cut}…`;
 }
 
-const count = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+/**
+ * One commit status as berth sends it: the description fitted to the forges' limit, linked to
+ * `<externalUrl><path>` when berth's own address is known.
+ */
+export function statusRequest(sha: string, context: string, state: CommitState, description: string, link: { externalUrl?: string | undefined; path: string }): StatusRequest {
+  return { sha, context, state, description: fitDescription(description), ...(link.externalUrl && { targetUrl: `${link.externalUrl.replace(/\/+$/, '')}${link.path}` }) };
+}
 
 /**
  * What a finished reconcile says on its commit: `applied 3 apps, 1 rolled back: api health check
@@ -38,7 +42,7 @@ export function describeReconcile(e: BerthEvent<'reconcile.finished'>): { state:
   if (e.reason === 'InternalError') return { state: 'error', description: `berth failed: ${e.error ?? 'internal error'}` };
   if (e.apps.length === 0) return { state: e.result === 'Succeeded' ? 'success' : 'failure', description: e.result === 'Succeeded' ? 'in sync: nothing to change' : (e.error ?? e.result) };
   const tally = (r: string) => e.apps.filter((a) => a.result === r).length;
-  const parts = [`applied ${count(tally('Succeeded'), 'app')}`];
+  const parts = [`applied ${plural(tally('Succeeded'), 'app')}`];
   if (tally('RolledBack')) parts.push(`${tally('RolledBack')} rolled back`);
   if (tally('Failed')) parts.push(`${tally('Failed')} failed`);
   if (tally('Skipped')) parts.push(`${tally('Skipped')} skipped`);
@@ -49,14 +53,13 @@ export function describeReconcile(e: BerthEvent<'reconcile.finished'>): { state:
 
 /** The commit status an event asks for, if any (pure: the reporter only delivers). */
 export function statusFor(e: BerthEvent, contexts: ReturnType<typeof statusContexts>, externalUrl?: string): StatusRequest | undefined {
-  const link = (path: string) => (externalUrl ? { targetUrl: `${externalUrl.replace(/\/+$/, '')}${path}` } : {});
   const make = (revision: string, context: string, state: CommitState, description: string, path: string): StatusRequest | undefined => {
-    const sha = shaOf(revision);
-    return sha ? { sha, context, state, description: fitDescription(description), ...link(path) } : undefined;
+    const { sha } = parseRevision(revision);
+    return sha ? statusRequest(sha, context, state, description, { externalUrl, path }) : undefined;
   };
   switch (e.type) {
     case 'reconcile.started':
-      return make(e.revision, contexts.reconcile, 'pending', `applying ${count(e.apps, 'app')}`, '/api/v1/status');
+      return make(e.revision, contexts.reconcile, 'pending', `applying ${plural(e.apps, 'app')}`, '/api/v1/status');
     case 'reconcile.finished': {
       if (e.noop) return undefined;
       const { state, description } = describeReconcile(e);
@@ -65,7 +68,6 @@ export function statusFor(e: BerthEvent, contexts: ReturnType<typeof statusConte
     case 'drift.detected':
       return make(e.revision, contexts.drift, 'failure', e.selfHeal ? `${e.description}; healing` : e.description, '/api/v1/drift');
     case 'drift.healed':
-      return make(e.revision, contexts.drift, 'success', e.description ?? `healed: ${joinWithin(e.apps, 120, ', ')}`, '/api/v1/drift');
     case 'drift.resolved':
       return make(e.revision, contexts.drift, 'success', e.description, '/api/v1/drift');
     default:
@@ -73,11 +75,8 @@ export function statusFor(e: BerthEvent, contexts: ReturnType<typeof statusConte
   }
 }
 
-/** Anything that sets commit statuses: a forge, or git notes. */
-export interface StatusTarget {
-  readonly name: string;
-  setStatus(status: StatusRequest): Promise<void>;
-}
+/** Anything that sets commit statuses: a forge (git notes included). */
+export type StatusTarget = Pick<Forge, 'name' | 'setStatus'>;
 
 /** One status as the reporter handled it: what `GET /api/v1/commit-statuses` lists. */
 export interface StatusDelivery extends StatusRequest {
@@ -91,8 +90,8 @@ export interface StatusDelivery extends StatusRequest {
 export interface StatusReporterOptions {
   /** Retry of a transient failure: delay doubled per attempt, capped; `attempts` in all. */
   retry?: Backoff & { attempts: number };
-  sleep?: (ms: number) => Promise<void>;
-  now?: () => Date;
+  /** Time of deliveries and retries (the reporter waits with its own timer, which `close` clears). */
+  clock?: Pick<Clock, 'now'>;
   /** Called once per status that could not be delivered (after its retries). */
   onError?: (status: StatusRequest, err: unknown) => void;
   /** Called for every status handled (metrics). */
@@ -108,15 +107,26 @@ function transient(err: unknown): boolean {
   return typeof t === 'boolean' ? t : true;
 }
 
+/** A queued status: how often it was tried, and when it may be tried again. */
+interface Pending {
+  status: StatusRequest;
+  attempts: number;
+  notBefore: number;
+}
+
 /**
- * Delivers commit statuses to one forge, in order, off the reconcile's path: `post` only queues. A
- * failing forge is retried with backoff; a status superseded by a newer one for the same commit and
- * context is dropped (the forge only shows the newest), so a long outage ends with the right state.
+ * Delivers commit statuses to one forge off the reconcile's path: `post` only queues. One status per
+ * commit and context is kept (the forge shows only the newest, so a newer one supersedes a queued or
+ * failing one), delivered in the order posted. A transient failure goes back to the end of the queue
+ * with a backoff, so it never holds up the statuses behind it.
  */
 export class StatusReporter {
   readonly #target: StatusTarget;
-  readonly #opts: Required<Pick<StatusReporterOptions, 'retry' | 'sleep' | 'now'>> & StatusReporterOptions;
-  readonly #queue: StatusRequest[] = [];
+  readonly #retry: Backoff & { attempts: number };
+  readonly #clock: Pick<Clock, 'now'>;
+  readonly #opts: StatusReporterOptions;
+  /** By `sha context`, in delivery order (a Map keeps insertion order; a re-queued status goes last). */
+  readonly #queue = new Map<string, Pending>();
   readonly #recent: StatusDelivery[] = [];
   #worker: Promise<void> | undefined;
   #closed = false;
@@ -124,21 +134,25 @@ export class StatusReporter {
 
   constructor(target: StatusTarget, options: StatusReporterOptions = {}) {
     this.#target = target;
-    this.#opts = { retry: DEFAULT_RETRY, sleep: (ms) => new Promise((r) => setTimeout(r, ms).unref()), now: () => new Date(), ...options };
+    this.#retry = options.retry ?? DEFAULT_RETRY;
+    this.#clock = options.clock ?? systemClock;
+    this.#opts = options;
   }
 
   get name(): string {
     return this.#target.name;
   }
 
-  /** Queues a status; a queued one for the same commit and context is replaced by it. */
+  /** Queues a status; one queued for the same commit and context is superseded by it. */
   post(status: StatusRequest): void {
     if (this.#closed) return;
-    const same = this.#queue.findIndex((q) => q.sha === status.sha && q.context === status.context);
-    if (same >= 0) {
-      this.#record(this.#queue[same]!, 'superseded', 0);
-      this.#queue[same] = status;
-    } else this.#queue.push(status);
+    const key = `${status.sha} ${status.context}`;
+    const older = this.#queue.get(key);
+    if (older) {
+      this.#record(older.status, 'superseded', older.attempts);
+      this.#queue.delete(key);
+    }
+    this.#queue.set(key, { status, attempts: 0, notBefore: 0 });
     this.#wake?.();
     this.#worker ??= this.#drain();
   }
@@ -150,64 +164,71 @@ export class StatusReporter {
 
   /** Waits until every queued status is handled, or `timeoutMs` passed; says whether all were. */
   async flush(timeoutMs = 10_000): Promise<boolean> {
-    const worker = this.#worker;
-    if (!worker) return true;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
-    const done = await Promise.race([worker.then(() => this.flush(timeoutMs)), timeout]);
+    const drained = (async () => {
+      while (this.#worker) await this.#worker;
+      return true as const;
+    })();
+    const done = await Promise.race([drained, timeout]);
     clearTimeout(timer);
     return done;
   }
 
-  /** Stops retrying: what is queued is dropped (a stopping controller flushes first). */
+  /** Stops: what is queued is dropped (a stopping controller flushes first). */
   close(): void {
     this.#closed = true;
-    this.#queue.length = 0;
+    this.#queue.clear();
     this.#wake?.();
   }
 
   async #drain(): Promise<void> {
     try {
-      for (let next = this.#queue.shift(); next && !this.#closed; next = this.#queue.shift()) await this.#deliver(next);
+      while (!this.#closed && this.#queue.size) {
+        const now = this.#clock.now();
+        const ready = [...this.#queue].find(([, p]) => p.notBefore <= now);
+        if (!ready) {
+          await this.#sleep(Math.min(...[...this.#queue.values()].map((p) => p.notBefore)) - now);
+          continue;
+        }
+        const [key, pending] = ready;
+        this.#queue.delete(key);
+        await this.#deliver(key, pending);
+      }
     } finally {
       this.#worker = undefined;
     }
   }
 
-  #superseded(status: StatusRequest): boolean {
-    return this.#closed || this.#queue.some((q) => q.sha === status.sha && q.context === status.context);
-  }
-
-  async #deliver(status: StatusRequest): Promise<void> {
-    const { retry } = this.#opts;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#target.setStatus(status);
-        return this.#record(status, 'delivered', attempt);
-      } catch (err) {
-        if (!transient(err) || attempt >= retry.attempts) {
-          this.#opts.onError?.(status, err);
-          return this.#record(status, 'failed', attempt, err);
-        }
-        if (await this.#pause(backoffDelay(retry, attempt), status)) return this.#record(status, 'superseded', attempt);
+  async #deliver(key: string, { status, attempts: tried }: Pending): Promise<void> {
+    const attempts = tried + 1;
+    try {
+      await this.#target.setStatus(status);
+      return this.#record(status, 'delivered', attempts);
+    } catch (err) {
+      // A newer status for this commit and context was posted meanwhile: it is the one to deliver.
+      if (this.#queue.has(key)) return this.#record(status, 'superseded', attempts, err);
+      if (!transient(err) || attempts >= this.#retry.attempts) {
+        this.#opts.onError?.(status, err);
+        return this.#record(status, 'failed', attempts, err);
       }
+      this.#queue.set(key, { status, attempts, notBefore: this.#clock.now() + backoffDelay(this.#retry, attempts) });
     }
   }
 
-  /** Waits `ms` before the next attempt; true as soon as a newer status for the same commit and context supersedes it. */
-  async #pause(ms: number, status: StatusRequest): Promise<boolean> {
-    const end = this.#opts.now().getTime() + ms;
-    for (;;) {
-      if (this.#superseded(status)) return true;
-      const left = end - this.#opts.now().getTime();
-      if (left <= 0) return false;
-      await Promise.race([this.#opts.sleep(left), new Promise<void>((r) => (this.#wake = r))]);
-      this.#wake = undefined;
-    }
+  /** Waits `ms`, or less when a status is posted (it may be ready at once) or the reporter closes; no timer outlives it. */
+  async #sleep(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      timer = setTimeout(resolve, Math.max(0, ms));
+    });
+    clearTimeout(timer);
+    this.#wake = undefined;
   }
 
   #record(status: StatusRequest, outcome: StatusDelivery['outcome'], attempts: number, err?: unknown): void {
-    const delivery: StatusDelivery = { ...status, forge: this.#target.name, outcome, attempts, at: this.#opts.now().toISOString(), ...(err !== undefined && { error: (err as Error).message ?? String(err) }) };
+    const delivery: StatusDelivery = { ...status, forge: this.#target.name, outcome, attempts, at: new Date(this.#clock.now()).toISOString(), ...(err !== undefined && { error: (err as Error).message ?? String(err) }) };
     this.#recent.push(delivery);
     if (this.#recent.length > KEPT) this.#recent.shift();
     this.#opts.onDelivery?.(delivery);

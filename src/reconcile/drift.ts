@@ -3,7 +3,28 @@ import { plan } from '../plan/plan.js';
 import type { DesiredState } from '../render/types.js';
 import { observe } from '../runtime/observe.js';
 import type { ProxyDriver, RuntimeDriver } from '../runtime/types.js';
+import type { ConfigSource } from '../source/open.js';
+import { parseRevision, type Revision } from '../source/types.js';
 import { planOptions, type HealthSource, type ReconcileDeps } from './reconcile.js';
+
+/**
+ * The commit of a revision berth applied (`branch@sha1:…`), with its branch: at hand in the repo (or
+ * the controller's clone), else fetched with its branch (a shallow fetch finds it while it is still
+ * the branch head). Undefined for a revision without a commit.
+ */
+export async function readAppliedRevision(source: ConfigSource, applied: string | undefined): Promise<Revision | undefined> {
+  const { branch, sha } = parseRevision(applied);
+  if (!sha || source.kind !== 'git') return undefined;
+  const read = async (): Promise<Revision> => {
+    const r = await source.read(sha);
+    return { ...r, ref: { ...r.ref, ...(branch && { branch }) } };
+  };
+  return read().catch(async (err: unknown) => {
+    if (!branch || !source.git?.remote) throw err;
+    await source.fetch(branch);
+    return read();
+  });
+}
 
 /** What `berth drift` and `GET /api/v1/drift` answer: live state compared with the applied revision. */
 export interface DriftReport extends DriftFindings {

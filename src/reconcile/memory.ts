@@ -1,4 +1,5 @@
 import type { HistoryStore } from '../report/history.js';
+import { parseRevision } from '../source/types.js';
 
 /** A desired version that rolled back: held until the repo changes the app or a person forces a sync. */
 export interface HeldEntry {
@@ -17,10 +18,11 @@ export interface ReconcileMemory {
   lastAttemptedRevision?: string;
   /** A revision that failed to render is recorded once, not on every poll. */
   lastFailedRenderKey?: string;
-  /** Drift is reported once per change of what drifted. */
-  lastDriftReport?: string;
-  /** The revision that drift was reported on (its commit carries the drift status until it is healed or resolved). */
-  driftRevision?: string;
+  /**
+   * Drift reported and not over yet: reported once per change of what drifted, on `revision` (its
+   * commit carries the drift status until it is healed or resolved).
+   */
+  drift?: { revision: string; description: string };
   held: Record<string, HeldEntry>;
   /** The flapping guard's count: recent heals per app (see heal-guard.ts). */
   heals?: Record<string, HealRecord>;
@@ -48,10 +50,15 @@ export interface HealLimitEntry {
 
 /** Loads the memory; a state dir from before memory.json existed gives what its status file knew. */
 export async function loadMemory(history: HistoryStore): Promise<ReconcileMemory> {
-  const saved = await history.readMemory<ReconcileMemory>();
-  if (saved) return { ...saved, held: saved.held ?? {} };
+  const saved = await history.readMemory<ReconcileMemory & { lastDriftReport?: string }>();
+  if (saved) {
+    // Before the drift status, memory.json kept only the description of the drift last reported.
+    const { lastDriftReport, ...rest } = saved;
+    const revision = saved.lastAppliedRevision;
+    return { ...rest, held: saved.held ?? {}, ...(!saved.drift && lastDriftReport && revision && { drift: { revision, description: lastDriftReport } }) };
+  }
   const status = await history.readStatus();
-  const sha = /sha1:([0-9a-f]{40})/.exec(status?.lastAppliedRevision ?? '')?.[1];
+  const { sha } = parseRevision(status?.lastAppliedRevision);
   return {
     held: {},
     ...(sha && { lastAppliedKey: sha }),

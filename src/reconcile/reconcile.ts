@@ -146,8 +146,7 @@ async function stages(run: Run): Promise<ReconcileOutcome> {
     const sick = new Set(runnable.filter(isSick).map((a) => a.app));
     if (sick.size === 0) return drift(run, desired, planned, live);
     await reportDrift(run, planned, driftedApps(planned).filter((a) => !sick.has(a)), planned.proxy.rewrite);
-    // Only the sick apps are replaced: the drift reported just now stays, so it is not resolved by this apply.
-    return apply(run, desired, only(planned, sick), live, { newRevision, healing, driftLeft: true });
+    return apply(run, desired, only(planned, sick), live, { newRevision, healing });
   }
   return apply(run, desired, planned, live, { newRevision, healing });
 }
@@ -190,10 +189,18 @@ function isSick(a: AppPlan): boolean {
   return a.actions.some((x) => x.cause === 'unhealthy');
 }
 
-/** Apps whose live state drifted from the repo (not counting replicas that merely fail their health check). */
+/** Apps whose live state drifted from the repo (not counting held versions, or replicas that merely fail their health check). */
 function driftedApps(planned: Plan): string[] {
-  return planned.apps.filter((a) => !a.held && a.actions.some((x) => x.cause !== 'unhealthy')).map((a) => a.app);
+  return driftFindings(planned, { proxy: false }).apps.map((a) => a.app);
 }
+
+/** Whether a plan made after an apply still shows drift (the apply repaired only part of it, or it came back at once). */
+function stillDrifted(fresh: Plan): boolean {
+  return driftedApps(fresh).length > 0 || fresh.proxy.rewrite !== undefined;
+}
+
+/** Room in the forges' 140-character description for what the drift status adds (`; healing`, `healed: `). */
+const DRIFT_SUMMARY_MAX = 130;
 
 /** The plan narrowed to `apps`: everything else is left as it is (no drift repaired, nothing dropped). */
 function only(planned: Plan, apps: ReadonlySet<string>): Plan {
@@ -217,8 +224,7 @@ async function guardHeals(run: Run, desired: DesiredState, live: LiveState, plan
   for (const r of reached) {
     const description = `${r.app} ${r.message}`;
     deps.bus.emit('drift.detected', { env: deps.env, revision: planned.revision, apps: [r.app], selfHeal: false, reason: 'HealLimitReached', description });
-    deps.memory.lastDriftReport = description;
-    deps.memory.driftRevision = planned.revision;
+    deps.memory.drift = { revision: planned.revision, description };
   }
   await deps.history.writeMemory(deps.memory);
   return plan(desired, live, planOptions(deps, request, desired));
@@ -305,7 +311,7 @@ async function drift(run: Run, desired: DesiredState, planned: Plan, live: LiveS
 
 /** What drifted, in one line for logs and commit statuses: `web: 1 of 3 replicas missing; nginx file edited`. */
 function describeDrift(planned: Plan, apps: readonly string[], proxy: boolean): string {
-  return driftFindings(planned, { only: new Set(apps), proxy }).summary;
+  return driftFindings(planned, { only: new Set(apps), proxy, maxSummary: DRIFT_SUMMARY_MAX }).summary;
 }
 
 /** Reports drift that is left alone, once per change of what drifted. */
@@ -313,9 +319,8 @@ async function reportDrift(run: Run, planned: Plan, apps: readonly string[], pro
   const { deps } = run;
   if (apps.length === 0 && !proxy) return;
   const description = describeDrift(planned, apps, proxy !== undefined);
-  if (description === deps.memory.lastDriftReport && planned.revision === deps.memory.driftRevision) return;
-  deps.memory.lastDriftReport = description;
-  deps.memory.driftRevision = planned.revision;
+  if (description === deps.memory.drift?.description && planned.revision === deps.memory.drift.revision) return;
+  deps.memory.drift = { revision: planned.revision, description };
   deps.bus.emit('drift.detected', { env: deps.env, revision: planned.revision, apps: [...apps], selfHeal: false, reason: 'Drift', description, ...(proxy && { proxy }) });
   await deps.history.writeMemory(deps.memory);
 }
@@ -326,14 +331,12 @@ async function reportDrift(run: Run, planned: Plan, apps: readonly string[], pro
  */
 function driftOver(run: Run, revision: string, healed?: { apps: string[]; proxy?: string; description: string }): void {
   const { deps } = run;
-  const reported = deps.memory.driftRevision;
-  const description = deps.memory.lastDriftReport;
-  deps.memory.lastDriftReport = undefined;
-  deps.memory.driftRevision = undefined;
+  const reported = deps.memory.drift;
+  deps.memory.drift = undefined;
   if (healed) deps.bus.emit('drift.healed', { env: deps.env, revision, apps: healed.apps, ...(healed.proxy && { proxy: healed.proxy }), description: healed.description });
-  if (reported && (!healed || reported !== revision)) {
-    const why = reported === revision ? 'live state matches the revision again' : `${revision} was applied since`;
-    deps.bus.emit('drift.resolved', { env: deps.env, revision: reported, description: `resolved: ${why}${description ? ` (was: ${description})` : ''}` });
+  if (reported && (!healed || reported.revision !== revision)) {
+    const why = reported.revision === revision ? 'live state matches the revision again' : `${revision} was applied since`;
+    deps.bus.emit('drift.resolved', { env: deps.env, revision: reported.revision, description: `resolved: ${why} (was: ${reported.description})` });
   }
 }
 
@@ -342,7 +345,7 @@ function driftOver(run: Run, revision: string, healed?: { apps: string[]; proxy?
  * poll. A heal (`healing`: same revision, not forced) is counted by the flapping guard instead: the
  * version it restores is the one that ran, so it is not held when the replacement fails its gate.
  */
-async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveState, mode: { newRevision: boolean; healing: boolean; driftLeft?: boolean }): Promise<ReconcileOutcome> {
+async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveState, mode: { newRevision: boolean; healing: boolean }): Promise<ReconcileOutcome> {
   const { deps, request } = run;
   const { env, bus, memory } = deps;
   run.stage = 'apply';
@@ -353,8 +356,7 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   if (driftDescription) {
     bus.emit('drift.detected', { env, revision: rev, apps: drifted, selfHeal: true, reason: 'Drift', description: driftDescription, ...(proxyDrift && { proxy: proxyDrift }) });
     // Until the heal succeeds, the revision's commit carries the drift.
-    memory.lastDriftReport = driftDescription;
-    memory.driftRevision = rev;
+    memory.drift = { revision: rev, description: driftDescription };
   }
   memory.lastAttemptedRevision = rev;
   bus.emit('reconcile.started', { env, revision: rev, trigger: request.trigger, apps: planned.apps.filter((a) => a.actions.length).length, counts: planned.counts });
@@ -377,7 +379,6 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   if (report.result === 'Succeeded') {
     memory.lastAppliedKey = desired.revisionKey;
     memory.lastAppliedRevision = rev;
-    if (!mode.driftLeft) driftOver(run, rev, driftDescription ? { apps: drifted, ...(proxyDrift && { proxy: proxyDrift }), description: `healed: ${driftDescription}` } : undefined);
   }
   const changed = report.apps.filter((a) => a.result !== 'Unchanged').map((a) => withHealReason(a, planned));
   const failed = changed.find((a) => a.result === 'Failed');
@@ -385,6 +386,12 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   await deps.history.writeMemory(memory);
   const after = await observe(env, deps.runtime, deps.proxy).catch(() => live);
   const fresh = plan(desired, after, planOptions(deps, { ...request, force: false }, desired));
+  // Drift is over once a plan made after the apply shows none: an apply that replaced only failing
+  // replicas, or drift that came back at once, leaves it reported.
+  if (report.result === 'Succeeded' && !stillDrifted(fresh)) {
+    driftOver(run, rev, driftDescription ? { apps: drifted, ...(proxyDrift && { proxy: proxyDrift }), description: `healed: ${driftDescription}` } : undefined);
+    await deps.history.writeMemory(memory);
+  }
   await publishStatus(run, desired, fresh, after, new Map(changed.filter((a) => a.error).map((a) => [a.app, a.error!])));
   return { kind: 'applied', plan: planned, desired, report, retry: report.result === 'Failed' };
 }

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EventBus } from '../events/bus.js';
+import { parseRevision } from '../source/types.js';
 
 /** berth's Prometheus metrics, on a registry of their own (served at /metrics). */
 export class Metrics {
@@ -34,7 +35,7 @@ export class Metrics {
       bus.on('health.changed', (e) => void this.healthChanges.inc({ env: e.env, health_status: e.health.status })),
       bus.on('status.changed', (e) => {
         this.appInfo.reset();
-        for (const a of e.status.apps) this.appInfo.set({ env: e.env, app: a.app, sync_status: a.syncStatus, health_status: a.health, revision: /sha1:([0-9a-f]{40})/.exec(a.revision)?.[1] ?? 'worktree' }, 1);
+        for (const a of e.status.apps) this.appInfo.set({ env: e.env, app: a.app, sync_status: a.syncStatus, health_status: a.health, revision: parseRevision(a.revision).sha ?? 'worktree' }, 1);
       }),
     ];
     return () => offs.forEach((off) => off());

@@ -140,7 +140,7 @@ describe('GET /api/v1/events (Server-Sent Events through serve())', () => {
     assert.equal(client.headers['cache-control'], 'no-cache');
     assert.equal(client.headers['x-accel-buffering'], 'no');
 
-    const emitted = [progress('web'), bus.emit('drift.healed', { env: 'prod', revision: 'abc', apps: ['web'] }), progress('api')];
+    const emitted = [progress('web'), bus.emit('drift.healed', { env: 'prod', revision: 'abc', apps: ['web'], description: 'healed: web' }), progress('api')];
     const frames = await client.waitFor(3, isEvent);
 
     assert.ok(client.raw().startsWith('retry: 2000\n'), client.raw());

@@ -368,6 +368,7 @@ describe('controller: the health monitor acts', () => {
       assert.deepEqual(versions(h.runtime, 'web'), ['v1', 'v1']);
       assert.equal(h.runtime.containers.get(killed.id)?.state, 'exited', 'the killed docs replica is left alone');
       assert.deepEqual(h.ofType('drift.detected').map((e) => [e.apps, e.selfHeal]), [[['docs'], false]]);
+      assert.deepEqual([...h.ofType('drift.healed'), ...h.ofType('drift.resolved')], [], 'the drift reported is still there: not healed, not resolved');
       const record = (await h.records()).at(-1)!;
       assert.deepEqual(record.apps.map((a) => a.app), ['web']);
       assert.equal(h.appStatus('docs').syncStatus, 'OutOfSync');
@@ -396,6 +397,42 @@ describe('controller: the health monitor acts', () => {
       assert.equal(attempts.length, 5, 'at most 5 replacements in 10 minutes');
       const status = h.appStatus('web');
       assert.deepEqual([status.health, status.reason], ['Degraded', 'HealLimitReached']);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('a re-check heals to the revision last reconciled, never to a newer one that does not render', async () => {
+    const h = await harness(repo({ web: web('v1') }, repoYaml('selfHeal: true')));
+    try {
+      await h.sync('startup');
+      h.serve(repo({ web: web('v2').replace('replicas: 2', 'replicas: -1') }, repoYaml('selfHeal: true')));
+      await h.sync('poll');
+      assert.match((await h.records()).at(-1)!.error ?? '', /problem/, 'the newer revision does not render');
+      h.runtime.removeByHand(h.runtime.running('web')[0]!.id);
+      await h.sync('runtime');
+      assert.deepEqual(versions(h.runtime, 'web'), ['v1', 'v1'], 'healed to the applied revision');
+      assert.equal(h.ofType('drift.healed').length, 1);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('drift reported on a revision is resolved on it once a newer revision is applied (selfHeal off)', async () => {
+    const h = await harness(repo({ web: web('v1') }));
+    try {
+      await h.sync('startup');
+      h.runtime.removeByHand(h.runtime.running('web')[0]!.id);
+      await h.sync('runtime');
+      const [detected] = h.ofType('drift.detected');
+      assert.ok(detected, 'drift reported');
+      h.serve(repo({ web: web('v2') }));
+      await h.sync('poll');
+      const [resolved] = h.ofType('drift.resolved');
+      assert.equal(resolved?.revision, detected.revision, 'on the commit that carried the drift');
+      // (The in-memory revisions have no commit, so both read `worktree`; with Git the text says which revision was applied since.)
+      assert.match(resolved.description, /^resolved: .* \(was: web: 1 of 2 replicas missing\)$/);
+      assert.equal(h.ofType('drift.healed').length, 0, 'not healed: the newer revision replaced it');
     } finally {
       await h.close();
     }

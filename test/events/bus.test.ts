@@ -4,7 +4,7 @@ import { EventBus } from '../../src/events/bus.js';
 import type { BerthEvent } from '../../src/events/types.js';
 
 /** A drift.healed payload numbered by its app name, small enough to compare in a list. */
-const healed = (n: number) => ({ env: 'production', revision: 'main@worktree', apps: [`app${n}`] });
+const healed = (n: number) => ({ env: 'production', revision: 'main@worktree', apps: [`app${n}`], description: `healed: app${n}` });
 const numberOf = (e: BerthEvent<'drift.healed'>): number => Number(e.apps[0]!.slice(3));
 
 /** A promise with its resolve function outside. */
@@ -100,7 +100,7 @@ describe('EventBus', () => {
       await new Promise((r) => setTimeout(r, 20));
       done.push('slow');
       // A subscriber that emits: flush must wait for what that starts too.
-      bus.emit('drift.healed', { env: e.env, revision: e.revision, apps: e.apps });
+      bus.emit('drift.healed', { env: e.env, revision: e.revision, apps: e.apps, description: e.description });
     });
     bus.on('drift.healed', async () => {
       await new Promise((r) => setTimeout(r, 20));
@@ -144,7 +144,7 @@ describe('EventBus', () => {
     const bus = new EventBus({ onError: (name, err) => errors.push(`${name}: ${(err as Error).message}`) });
     const seen: string[] = [];
     bus.on('drift.healed', (e) => void seen.push(e.revision), { name: 'snapshot', latestOnly: true });
-    for (const r of ['a', 'b', 'c']) bus.emit('drift.healed', { env: 'e', revision: r, apps: [] });
+    for (const r of ['a', 'b', 'c']) bus.emit('drift.healed', { env: 'e', revision: r, apps: [], description: 'healed' });
     await bus.flush();
     assert.deepEqual(seen, ['c']);
     assert.deepEqual(errors, []);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { driftFindings, joinWithin, proxySummary } from '../../src/plan/drift.js';
+import { driftFindings, proxySummary } from '../../src/plan/drift.js';
+import { joinWithin } from '../../src/util/text.js';
 import { plan } from '../../src/plan/plan.js';
 import { liveOf } from '../support/fakes.js';
 import { desiredOf, syncedLive } from '../support/desired.js';

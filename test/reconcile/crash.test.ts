@@ -49,7 +49,7 @@ async function setup(files: Record<string, string>): Promise<Setup> {
   const bus = new EventBus({ now: clock.now });
   const history = new HistoryStore(dir, ENV);
   const statuses: Setup['statuses'] = [];
-  const reporter = new StatusReporter({ name: 'test', setStatus: async ({ sha, state, description }) => void statuses.push({ sha, state, description }) });
+  const reporter = new StatusReporter({ name: 'local' as const, setStatus: async ({ sha, state, description }) => void statuses.push({ sha, state, description }) });
   const off = wireReporting(bus, { history, log: pino({ level: 'silent' }), reporters: [reporter], context: `berth/${ENV}` });
   const events: BerthEvent[] = [];
   bus.on('*', (e) => void events.push(e), { name: 'test' });

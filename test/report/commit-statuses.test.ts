@@ -23,7 +23,7 @@ function recorder(fail: (n: number, s: StatusRequest) => Error | undefined = () 
   return {
     calls,
     target: {
-      name: 'test',
+      name: 'local' as const,
       setStatus: async (s: StatusRequest) => {
         const err = fail(++n, s);
         if (err) throw err;
@@ -121,8 +121,21 @@ describe('StatusReporter: off the reconcile path, in order, retried', () => {
     assert.deepEqual(reporter.recent().map((d) => [d.state, d.outcome]), [['success', 'delivered'], ['pending', 'superseded']]);
   });
 
+  it('a status being retried does not hold up the statuses behind it', async () => {
+    const other = 'b'.repeat(40);
+    const r = recorder((_n, s) => (s.sha === SHA ? transientError() : undefined));
+    const reporter = new StatusReporter(r.target, { retry: { baseMs: 300, maxMs: 300, attempts: 2 } });
+    const t0 = Date.now();
+    reporter.post({ sha: SHA, context: 'berth/production', state: 'success', description: 'ok' });
+    reporter.post({ sha: other, context: 'berth/production', state: 'success', description: 'ok' });
+    while (!r.calls.some((c) => c.sha === other)) await new Promise((res) => setTimeout(res, 5));
+    assert.ok(Date.now() - t0 < 250, `the other commit's status went out after ${Date.now() - t0} ms, not after the first one's backoff`);
+    await reporter.flush();
+    assert.deepEqual(reporter.recent().map((d) => [d.sha === SHA ? 'failing' : 'other', d.outcome, d.attempts]), [['failing', 'failed', 2], ['other', 'delivered', 1]]);
+  });
+
   it('a forge that hangs never holds up the bus (the reconcile path)', async () => {
-    const reporter = new StatusReporter({ name: 'hangs', setStatus: () => new Promise(() => {}) }, fast);
+    const reporter = new StatusReporter({ name: 'github' as const, setStatus: () => new Promise(() => {}) }, fast);
     const bus = new EventBus();
     reportCommitStatuses(bus, [reporter], { context: 'berth/production' });
     const t0 = Date.now();

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { planComment, planDescription, planMarker } from '../../src/forge/plan-comment.js';
-import { planStatus } from '../../src/forge/post-plan.js';
+import { partHeader } from '../../src/forge/comments.js';
+import { planStatus, postPlan } from '../../src/forge/post-plan.js';
+import type { Forge, StatusRequest } from '../../src/forge/types.js';
 import { plan } from '../../src/plan/plan.js';
 import type { LiveState } from '../../src/runtime/types.js';
 import { liveOf } from '../support/fakes.js';
@@ -37,7 +39,16 @@ describe('plan comments and plan statuses', () => {
     assert.match(parts[0]!, /Merging `feature` \(dddddddddddd\) into `main`/);
     assert.match(parts[0]!, /```diff\n[\s\S]*\+ web\s+create 2/);
     assert.doesNotMatch(parts[0]!, /<details>/);
-    assert.ok(!parts.join('').includes(SECRET));
+  });
+
+  it('a rotated secret is a replace whose comment shows neither value', () => {
+    const app = { web: '  replicas: 1\n  env: { PW: { secretRef: db-password } }\n' };
+    const before = desired(app, 'the-old-secret-value');
+    const p = plan(desired(app), { ...EMPTY, containers: before.apps.map((a) => liveOf(a, 0)) });
+    const text = planComment({ env: 'production', plan: p, branch: 'feature', sha: 'd'.repeat(40) }, 65536).join('');
+    assert.match(text, /~ web\s+replace 1/);
+    assert.match(text, /spec\.env\.PW/, 'the diff names the changed secret');
+    for (const value of [SECRET, 'the-old-secret-value']) assert.ok(!text.includes(value), `${value} in the comment`);
   });
 
   it('a long plan is folded, and split under the forge limit with every part a closed code block', () => {
@@ -45,15 +56,33 @@ describe('plan comments and plan statuses', () => {
     for (let i = 0; i < 300; i++) apps[`app${String(i).padStart(3, '0')}`] = '  replicas: 1\n  env: { PW: { secretRef: db-password } }\n';
     const p = plan(desired(apps), EMPTY);
     const max = 8000;
-    const parts = planComment({ env: 'production', plan: p, branch: 'feature', sha: 'e'.repeat(40) }, max);
+    const parts = planComment({ env: 'production', plan: p, branch: 'feature', sha: 'e'.repeat(40) }, max - partHeader(planMarker('production'), 999).length);
     assert.ok(parts.length > 2, `${parts.length} parts`);
     for (const part of parts) {
-      assert.ok(part.length + `<!-- ${planMarker('production')} part 10 -->\n`.length <= max, `part of ${part.length} chars`);
+      assert.ok(part.length + partHeader(planMarker('production'), parts.length).length <= max, `part of ${part.length} chars`);
       assert.match(part, /<details><summary>Plan \(\d+ lines\)<\/summary>/);
       assert.equal(part.split('```').length % 2, 1, 'code fences balanced');
     }
     const all = parts.join('\n');
     for (let i = 0; i < 300; i++) assert.ok(all.includes(`app${String(i).padStart(3, '0')}`), `app${i} in some part`);
     assert.ok(!all.includes(SECRET));
+  });
+
+  it('posts on the pull requests that merge into the planned branch only; builds no comment when there are none', async () => {
+    const p = plan(desired({ web: '  replicas: 1\n' }), EMPTY);
+    const statuses: StatusRequest[] = [];
+    const commented: number[] = [];
+    const forge: Forge = {
+      name: 'github',
+      maxCommentChars: 65536,
+      setStatus: async (s) => void statuses.push(s),
+      pullRequestsFor: async (branch) => (branch === 'feature' ? [{ number: 1, headBranch: 'feature', headSha: 'f'.repeat(40), baseBranch: 'main' }, { number: 2, headBranch: 'feature', headSha: 'f'.repeat(40), baseBranch: 'staging' }] : []),
+      upsertComment: async (n) => (commented.push(n), { created: 1, updated: 0, deleted: 0, unchanged: 0 }),
+    };
+    const posted = await postPlan(forge, { env: 'production', context: 'berth/production', branch: 'feature', sha: 'f'.repeat(40), into: 'main', plan: p });
+    assert.deepEqual(commented, [1], 'the pull request into staging is not commented with a plan of merging into main');
+    assert.deepEqual(posted.comments.map((c) => c.number), [1]);
+    const none = await postPlan(forge, { env: 'production', context: 'berth/production', branch: 'lonely', sha: 'f'.repeat(40), into: 'main', plan: p });
+    assert.deepEqual([none.comments, commented.length, statuses.length], [[], 1, 2], 'the status is set; no comment without a pull request');
   });
 });

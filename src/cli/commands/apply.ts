@@ -73,8 +73,7 @@ export async function applyCommand(opts: ApplyOptions, out: Out): Promise<number
     );
     await p.bus.flush();
     // Statuses go out before the command ends; a forge that is down is given a few seconds, then left.
-    if (p.statuses && !(await p.statuses.flush(STATUS_FLUSH_MS))) out.info(paint(out, 'yellow', `warning: commit statuses not delivered to ${p.statuses.name} within ${STATUS_FLUSH_MS / 1000}s (see --log-level debug)`));
-    p.statuses?.close();
+    if (!(await p.closeStatuses(STATUS_FLUSH_MS))) out.info(paint(out, 'yellow', `warning: commit statuses not delivered to ${p.statuses?.name} within ${STATUS_FLUSH_MS / 1000}s (see --log-level debug)`));
     p.close();
     return reportOutcome(outcome, env, opts, out);
   } finally {

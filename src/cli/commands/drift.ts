@@ -1,28 +1,13 @@
 import { UsageError } from '../../errors.js';
 import { ValidationError } from '../../render/problems.js';
 import { desiredState } from '../../render/retire.js';
-import { checkDrift, type DriftReport } from '../../reconcile/drift.js';
+import { checkDrift, readAppliedRevision, type DriftReport } from '../../reconcile/drift.js';
 import { loadMemory } from '../../reconcile/memory.js';
 import { HistoryStore } from '../../report/history.js';
-import type { ConfigSource } from '../../source/open.js';
-import type { Revision } from '../../source/types.js';
 import { systemClock } from '../../util/clock.js';
 import { openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
 import { createDrivers, type DriverOptions } from '../drivers.js';
 import { paint, type Out } from '../output.js';
-
-/** The applied revision's commit: at hand in the repo (or the controller's clone), else fetched with its branch. */
-async function readApplied(source: ConfigSource, sha: string, branch: string | undefined): Promise<Revision> {
-  const read = async () => {
-    const r = await source.read(sha);
-    return { ...r, ref: { ...r.ref, ...(branch && { branch }) } };
-  };
-  return read().catch(async (err: unknown) => {
-    if (!branch || !source.git?.remote) throw err;
-    await source.fetch(branch);
-    return read();
-  });
-}
 
 /**
  * `berth drift --env ENV`: live state compared with the revision berth applied (from the state dir;
@@ -31,13 +16,12 @@ async function readApplied(source: ConfigSource, sha: string, branch: string | u
 export async function driftCommand(opts: GlobalOptions & DriverOptions, out: Out): Promise<number> {
   const env = requireEnv(opts);
   const memory = await loadMemory(new HistoryStore(opts.stateDir, env));
-  const applied = memory.lastAppliedRevision;
-  const sha = opts.ref ?? /sha1:([0-9a-f]{40})/.exec(applied ?? '')?.[1];
-  if (!sha) {
+  const source = await openCliSource(opts);
+  // --ref compares with another revision; else the one berth applied, as the state dir remembers it.
+  const revision = source.kind === 'directory' ? await source.read() : opts.ref ? await source.read(opts.ref) : await readAppliedRevision(source, memory.lastAppliedRevision);
+  if (!revision) {
     throw new UsageError(`no revision of environment "${env}" was applied with state dir ${opts.stateDir}: nothing to compare live state with (pass the controller's --state-dir, or --ref REVISION)`, { env });
   }
-  const source = await openCliSource(opts);
-  const revision = source.kind === 'directory' ? await source.read() : await readApplied(source, sha, opts.ref ? undefined : applied?.split('@')[0]);
   const rendered = desiredState(revision, env, { secrets: secretSourceFor(opts) });
   if (!rendered.ok) throw new ValidationError(rendered.problems, env);
   const { runtime, proxy } = createDrivers(opts);

@@ -2,7 +2,6 @@ import { createApi, serve } from '../../api/server.js';
 import { EventLog } from '../../api/sse.js';
 import { Controller } from '../../controller/controller.js';
 import { PreviewPlanner } from '../../controller/preview.js';
-import { RepoWriter } from '../../source/write.js';
 import { scheduleResync, startPolling, validateCron, watchRefs, type Stop } from '../../controller/triggers.js';
 import { UsageError } from '../../errors.js';
 import { createLogger } from '../../log.js';
@@ -11,7 +10,7 @@ import { HistoryStore, type EnvStatus, type ReconcileRecord } from '../../report
 import { Metrics } from '../../report/metrics.js';
 import { systemClock } from '../../util/clock.js';
 import { parseDuration } from '../../util/units.js';
-import { openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
+import { cliWriter, openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
 import type { DriverOptions } from '../drivers.js';
 import { paint, type Out } from '../output.js';
 import { statusOptionsFor } from '../forge.js';
@@ -45,7 +44,7 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
     const controller = new Controller({ env, source, runtime: p.runtime, proxy: p.proxy, history: p.history, metrics, log, clock: systemClock, secrets, bus: p.bus, health: p.health, ...(opts.prune !== undefined && { prune: opts.prune }), ...(opts.parallelism !== undefined && { parallelism: opts.parallelism }) });
     await controller.init();
     // Statuses still queued go out before berth stops (a forge that is down gets a few seconds).
-    if (p.statuses) stops.push(async () => void (await p.statuses!.flush(5000), p.statuses!.close()));
+    stops.push(async () => void (await p.closeStatuses(5000)));
     const preview = p.statuses && status.forge && source.kind === 'git' ? previewPlanner(opts, env, controller, p.statuses, status, secrets) : undefined;
     if (preview) stops.push(() => preview.stop());
     const events = new EventLog(p.bus);
@@ -96,8 +95,8 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
 
 /** Plans pull requests and pushes to `previewBranches` against this environment, posting to the forge. */
 function previewPlanner(opts: RunOptions, env: string, controller: Controller, statuses: NonNullable<ReturnType<typeof buildPipeline>['statuses']>, status: ReturnType<typeof statusOptionsFor>, secrets: ReturnType<typeof secretSourceFor>): PreviewPlanner {
-  const writer = new RepoWriter(opts.repo, { stateDir: opts.stateDir, auth: { ...(opts.gitToken && { token: opts.gitToken }), ...(opts.gitUsername && { username: opts.gitUsername }) }, env });
-  const { runtime, proxy, log, clock } = controller.deps;
+  const writer = cliWriter(opts, env);
+  const { runtime, proxy, log } = controller.deps;
   return new PreviewPlanner({
     env,
     forge: status.forge!,
@@ -108,8 +107,6 @@ function previewPlanner(opts: RunOptions, env: string, controller: Controller, s
     runtime,
     proxy,
     secrets,
-    clock,
-    memory: () => controller.memory,
     ...(opts.prune !== undefined && { prune: opts.prune }),
     settings: () => {
       const s = controller.lastDesired?.settings;
