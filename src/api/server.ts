@@ -1,22 +1,12 @@
-import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Controller } from '../controller/controller.js';
-import { WEBHOOK_PARSERS, isWebhookForge, type WebhookForge } from '../forge/webhooks.js';
-import { serializePlan } from '../plan/saved.js';
+import type { PreviewRequest } from '../controller/preview.js';
 import type { StatusDelivery } from '../forge/statuses.js';
+import type { RemoteForgeName } from '../forge/types.js';
+import { WEBHOOK_PARSERS, isWebhookForge } from '../forge/webhooks.js';
+import { serializePlan } from '../plan/saved.js';
+import { safeEqual } from '../util/safe-equal.js';
 import { eventStream, type EventLog } from './sse.js';
-
-/** A push to another branch, or a pull request, that berth could plan (a plan comment) without applying it. */
-export interface PreviewRequest {
-  kind: 'push' | 'pull-request';
-  forge: string;
-  branch: string;
-  sha?: string;
-  /** The pull (merge) request's number. */
-  number?: number;
-  /** The branch a pull request would merge into. */
-  base?: string;
-}
 
 export interface ApiOptions {
   /** Bearer token for mutating endpoints; without one they answer 403. */
@@ -48,12 +38,15 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 /** The webhooks' body cap: GitHub's documented cap on a webhook payload (larger ones it does not send). */
 export const WEBHOOK_MAX_BODY_BYTES = 25 * 1024 * 1024;
 
-const WEBHOOK_ROUTE = /^\/api\/v1\/webhooks\/([^/]+)\/?$/;
+/** The forge of a webhook delivery (POST /api/v1/webhooks/<forge>); undefined for any other request. */
+function webhookForgeOf(method: string, path: string): RemoteForgeName | undefined {
+  const forge = /^\/api\/v1\/webhooks\/([^/]+)\/*$/.exec(path)?.[1];
+  return method === 'POST' && forge && isWebhookForge(forge) ? forge : undefined;
+}
 
-/** The largest body serve() reads for a request: 25 MiB for POST /api/v1/webhooks/*, 1 MiB elsewhere. */
-export function bodyLimit(method: string, path: string): number {
-  const forge = WEBHOOK_ROUTE.exec(path)?.[1];
-  return method === 'POST' && forge && isWebhookForge(forge) ? WEBHOOK_MAX_BODY_BYTES : MAX_BODY_BYTES;
+/** The largest body serve() reads for a request: 25 MiB for a webhook delivery, 1 MiB elsewhere. */
+function bodyLimit(method: string, path: string): number {
+  return webhookForgeOf(method, path) ? WEBHOOK_MAX_BODY_BYTES : MAX_BODY_BYTES;
 }
 
 function json(status: number, body: unknown): Response {
@@ -67,9 +60,7 @@ function error(status: number, message: string): Response {
 function bearerOk(req: Request, token: string | undefined): boolean {
   const got = /^Bearer (.+)$/.exec(req.headers.get('authorization') ?? '')?.[1] ?? '';
   if (!token) return false;
-  const a = Buffer.from(got);
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return safeEqual(got, token);
 }
 
 function decodeSegment(segment: string): string | undefined {
@@ -98,7 +89,7 @@ export function createApi(controller: Controller, options: ApiOptions): ApiHandl
     const url = new URL(req.url);
     const route = `${req.method} ${url.pathname.replace(/\/+$/, '') || '/'}`;
     const appMatch = /^GET \/api\/v1\/apps\/([^/]+)$/.exec(route);
-    const hookForge = /^POST \/api\/v1\/webhooks\/([^/]+)$/.exec(route)?.[1];
+    const hookForge = webhookForgeOf(req.method, url.pathname);
     if (route === 'GET /healthz') return json(200, { status: 'ok' });
     if (route === 'GET /readyz') return controller.ready ? json(200, { status: 'ready' }) : error(503, 'first reconcile not finished');
     if (route === 'GET /metrics') return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
@@ -133,12 +124,12 @@ export function createApi(controller: Controller, options: ApiOptions): ApiHandl
       const { coalesced } = controller.trigger('manual', { force });
       return json(202, { accepted: true, coalesced, force });
     }
-    if (hookForge && isWebhookForge(hookForge)) return webhook(hookForge, req, body);
+    if (hookForge) return webhook(hookForge, req, body);
     return error(404, `no route ${req.method} ${url.pathname}`);
   };
   handler.rejected = (method, path, status) => {
-    const forge = WEBHOOK_ROUTE.exec(path)?.[1];
-    if (method === 'POST' && forge && isWebhookForge(forge)) metrics.webhookRequests.inc({ forge, code: String(status) });
+    const forge = webhookForgeOf(method, path);
+    if (forge) metrics.webhookRequests.inc({ forge, code: String(status) });
   };
   return handler;
 }
@@ -149,7 +140,7 @@ export function createApi(controller: Controller, options: ApiOptions): ApiHandl
  * another branch or a pull request may get a plan (`preview`), else it is ignored. When the branch
  * cannot be read, a push triggers anyway: a spurious reconcile is harmless, a missed push is not.
  */
-function webhookRoute(controller: Controller, options: ApiOptions): (forge: WebhookForge, req: Request, body: Buffer) => Promise<Response> {
+function webhookRoute(controller: Controller, options: ApiOptions): (forge: RemoteForgeName, req: Request, body: Buffer) => Promise<Response> {
   const { metrics, env } = controller.deps;
   return async (forge, req, body) => {
     const answer = (status: number, payload: unknown): Response => {
@@ -259,8 +250,12 @@ export function requestTarget(target: string | undefined): string | undefined {
   }
 }
 
-function reject(res: http.ServerResponse, status: number, message: string): void {
-  res.writeHead(status, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify({ error: message }));
+/**
+ * Answers a request serve() refuses itself, with a JSON error. The connection is closed after it,
+ * unless `close` is false: a 413 keeps it open a while to read and drop the rest of the body.
+ */
+function reject(res: http.ServerResponse, status: number, message: string, close = true): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...(close && { connection: 'close' }) }).end(JSON.stringify({ error: message }));
 }
 
 /**
@@ -292,7 +287,7 @@ export function serve(handler: ApiHandler, listen: string, limits: ServeLimits =
       } catch {
         // counting must never stop the answer
       }
-      res.writeHead(413, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `body larger than ${cap} bytes` }));
+      reject(res, 413, `body larger than ${cap} bytes`, false);
       // A lingering close (as nginx does): the rest of the body is read and dropped for a while, so the
       // client reads the 413 instead of a connection reset; a body that goes on longer is cut.
       const cut = setTimeout(() => req.destroy(), LINGER_MS).unref();

@@ -1,5 +1,7 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.js';
+import { normalizeRepoPath } from '../forge/select.js';
+import { MAX_CONTEXT } from '../forge/statuses.js';
 import type { ForgeName } from '../forge/types.js';
 
 /** Options of the commands that report to a forge (commit statuses, pull request comments). */
@@ -16,10 +18,8 @@ export interface ForgeCliOptions {
   externalUrl?: string;
 }
 
-export const FORGES: readonly ForgeName[] = ['github', 'gitea', 'gitlab', 'local'];
+const FORGES: readonly ForgeName[] = ['github', 'gitea', 'gitlab', 'local'];
 export const DEFAULT_STATUS_CONTEXT = 'berth/{env}';
-/** The forges' limit on a status context (GitHub and Gitea: 255). */
-const MAX_CONTEXT = 255;
 
 function httpUrl(flag: string): (value: string) => string {
   return (value) => {
@@ -35,11 +35,9 @@ function httpUrl(flag: string): (value: string) => string {
 }
 
 function repoPath(value: string): string {
-  const segments = value.replace(/^\/+|\/+$/g, '').split('/');
-  if (segments.length < 2 || segments.some((s) => s === '' || s === '.' || s === '..')) {
-    throw new UsageError(`--forge-repo: expected owner/name (GitLab: group/subgroup/project), got "${value}"`);
-  }
-  return segments.join('/');
+  const repo = normalizeRepoPath(value);
+  if (!repo) throw new UsageError(`--forge-repo: expected owner/name (GitLab: group/subgroup/project), got "${value}"`);
+  return repo;
 }
 
 /** The status context for `env`: `{env}` replaced; at most 255 characters, as the forges take. */

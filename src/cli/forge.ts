@@ -1,7 +1,7 @@
 import { selectForge } from '../forge/select.js';
 import type { ConfigSource } from '../source/open.js';
 import type { GlobalOptions } from './context.js';
-import { statusContext, type ForgeCliOptions } from './forge-options.js';
+import { DEFAULT_STATUS_CONTEXT, statusContext, type ForgeCliOptions } from './forge-options.js';
 import type { StatusOptions } from './pipeline.js';
 
 /**
@@ -17,5 +17,5 @@ export function statusOptionsFor(opts: GlobalOptions & Partial<ForgeCliOptions>,
     ...(opts.forgeRepo && { forgeRepo: opts.forgeRepo }),
     ...(opts.forgeToken && { forgeToken: opts.forgeToken }),
   });
-  return { ...(forge && { forge }), context: statusContext(opts.statusContext ?? 'berth/{env}', env), ...(opts.externalUrl && { externalUrl: opts.externalUrl }), note };
+  return { ...(forge && { forge }), context: statusContext(opts.statusContext ?? DEFAULT_STATUS_CONTEXT, env), ...(opts.externalUrl && { externalUrl: opts.externalUrl }), note };
 }

@@ -2,6 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { BerthError, UsageError } from '../errors.js';
 import { formatProblem, ValidationError } from '../render/problems.js';
+import { VERSION } from '../version.js';
 import { applyCommand } from './commands/apply.js';
 import { driftCommand } from './commands/drift.js';
 import { planCommand } from './commands/plan.js';
@@ -22,7 +23,7 @@ export const EXIT_USAGE = 64;
 export function buildProgram(out: Out, exit: { code: number }): Command {
   const program = new Command('berth')
     .description('Declarative GitOps reconciler for Docker hosts')
-    .version('0.1.0')
+    .version(VERSION)
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => out.print(s.trimEnd()), writeErr: (s) => out.info(s.trimEnd()) });

@@ -1,10 +1,12 @@
 import { ForgeError } from './errors.js';
-import type { CommentSync, ForgeName } from './types.js';
+import type { CommentSync, Forge, ForgeName } from './types.js';
 
 /** One comment on a pull request, as the forge lists it. */
 export interface ForgeComment {
   id: number;
   body: string;
+  /** Who wrote it, named as `self` names the token's user (a login; GitLab: the user id). */
+  author: string;
 }
 
 /** The comment calls of one pull request on one forge: what `syncComments` needs, nothing more. */
@@ -12,11 +14,43 @@ export interface CommentApi {
   readonly forge: ForgeName;
   /** The largest body the forge takes, in characters. */
   readonly maxChars: number;
+  /** The user the token acts as: only its comments can be berth's. */
+  self(): Promise<string>;
   /** Every comment of the pull request (all pages). */
   list(): Promise<ForgeComment[]>;
   create(body: string): Promise<void>;
   update(id: number, body: string): Promise<void>;
   remove(id: number): Promise<void>;
+}
+
+/** What a forge client supplies for pull request comments: the token's user, and the four calls on pull request `number`. */
+export interface CommentCalls {
+  self(): Promise<string>;
+  list(number: number): Promise<ForgeComment[]>;
+  create(number: number, body: string): Promise<void>;
+  update(number: number, id: number, body: string): Promise<void>;
+  remove(number: number, id: number): Promise<void>;
+}
+
+/**
+ * `Forge.upsertComment` from a client's comment calls: the sync is the same on every forge. The
+ * token's user is asked for once and kept; a failed lookup is asked again on the next sync.
+ */
+export function upsertWith(forge: ForgeName, maxChars: number, calls: CommentCalls): Forge['upsertComment'] {
+  let self: Promise<string> | undefined;
+  const selfOnce = (): Promise<string> => {
+    self ??= calls.self().catch((err: unknown) => {
+      self = undefined;
+      throw err;
+    });
+    return self;
+  };
+  return (number, marker, parts) =>
+    syncComments(
+      { forge, maxChars, self: selfOnce, list: () => calls.list(number), create: (body) => calls.create(number, body), update: (id, body) => calls.update(number, id, body), remove: (id) => calls.remove(number, id) },
+      marker,
+      parts,
+    );
 }
 
 /** The hidden first line of part `index` (1-based) of berth's comment `marker`. */
@@ -35,8 +69,10 @@ function same(a: string, b: string): boolean {
 /**
  * Makes a pull request carry exactly `parts` as berth's comments marked `marker`: part i is found by
  * its hidden first line and updated in place only when its text changed; missing parts are created;
- * surplus parts (the plan got shorter) and duplicates (two berths raced) are deleted. A part longer
- * than the forge takes is refused before anything is sent: splitting is the caller's job.
+ * surplus parts (the plan got shorter) and duplicates (two berths raced) are deleted. Only comments
+ * the token's own user wrote count: anyone can post a comment that starts with the marker, and
+ * berth must neither try to edit it nor delete its own real part as that comment's duplicate.
+ * A part longer than the forge takes is refused before anything is sent: splitting is the caller's job.
  */
 export async function syncComments(api: CommentApi, marker: string, parts: readonly string[]): Promise<CommentSync> {
   if (/-->|\r|\n/.test(marker)) throw new ForgeError(`${api.forge}: comment marker ${JSON.stringify(marker)} may not contain "-->" or a line break`, { forge: api.forge, operation: 'sync comments' }, { transient: false });
@@ -47,11 +83,12 @@ export async function syncComments(api: CommentApi, marker: string, parts: reado
     }
   });
 
+  const self = await api.self();
   const existing = new Map<number, ForgeComment>();
   const surplus: ForgeComment[] = [];
   for (const comment of await api.list()) {
     const m = HEADER.exec(comment.body);
-    if (!m || m[1] !== marker) continue;
+    if (!m || m[1] !== marker || comment.author !== self) continue;
     const index = Number(m[2]);
     if (index >= 1 && index <= bodies.length && !existing.has(index)) existing.set(index, comment);
     else surplus.push(comment);

@@ -2,7 +2,7 @@ import { BerthError } from '../errors.js';
 import type { ForgeName } from './types.js';
 
 /** What berth was doing when a forge call failed, for the error's context and message. */
-export type ForgeOperation = 'set status' | 'list pull requests' | 'list comments' | 'create comment' | 'update comment' | 'delete comment' | 'sync comments';
+export type ForgeOperation = 'set status' | 'list pull requests' | 'identify token user' | 'list comments' | 'create comment' | 'update comment' | 'delete comment' | 'sync comments';
 
 export interface ForgeErrorContext {
   forge: ForgeName;
@@ -42,14 +42,14 @@ export class ForgeHttpError extends Error {
 }
 
 /** Statuses worth retrying: the server's trouble, rate limits and request timeouts. */
-export function isTransientStatus(status: number): boolean {
+function isTransientStatus(status: number): boolean {
   return status >= 500 || status === 429 || status === 408;
 }
 
 const NETWORK = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EAI_AGAIN|ENOTFOUND|ENETUNREACH|EHOSTUNREACH|UND_ERR|socket hang up|fetch failed|other side closed|timeout|aborted/i;
 
 /** Replaces every secret (as is and percent-encoded) in `text`, so an echoed token never travels on. */
-export function redact(text: string, secrets: readonly (string | undefined)[]): string {
+function redact(text: string, secrets: readonly (string | undefined)[]): string {
   let out = text;
   for (const secret of secrets) {
     if (!secret) continue;
@@ -88,7 +88,7 @@ const HINTS: Record<number, string> = {
  * is transient; no status means no answer (network, timeout), which is. The library's error is not
  * kept (its request object holds the token): the cause is a plain Error with the redacted detail.
  */
-export function toForgeError(forge: ForgeName, operation: ForgeOperation, err: unknown, secrets: readonly (string | undefined)[], extra: Record<string, unknown> = {}): ForgeError {
+function toForgeError(forge: ForgeName, operation: ForgeOperation, err: unknown, secrets: readonly (string | undefined)[], extra: Record<string, unknown> = {}): ForgeError {
   if (err instanceof ForgeError) return err;
   const status = statusOf(err);
   const detail = redact(detailOf(err), secrets).slice(0, 500);
@@ -97,5 +97,50 @@ export function toForgeError(forge: ForgeName, operation: ForgeOperation, err: u
   const transient = status === undefined ? NETWORK.test(detail) || (err instanceof Error && /AbortError|TimeoutError/.test(err.name)) : isTransientStatus(status) || rateLimited;
   const what = status === undefined ? 'no answer' : `HTTP ${status}`;
   const cause = new Error(detail || what);
-  return new ForgeError(`${forge}: ${operation} failed (${what})${status === undefined ? '' : (HINTS[status] ?? '')}`, { forge, operation, ...(status !== undefined && { status }), ...extra }, { transient, cause });
+  // Reading its own user is the one call that needs no write access, so its 403 means something else.
+  const hint = status === undefined ? '' : status === 403 && operation === 'identify token user' ? ": the token may not read its own user, which tells berth's comments from others' (Gitea: give it the read:user scope)" : (HINTS[status] ?? '');
+  return new ForgeError(`${forge}: ${operation} failed (${what})${hint}`, { forge, operation, ...(status !== undefined && { status }), ...extra }, { transient, cause });
+}
+
+/** One forge API call as a client makes it: `run`, with what the call was about added to a failure's context. */
+export type ForgeCall = <T>(operation: ForgeOperation, run: () => Promise<T>, context?: Record<string, unknown>) => Promise<T>;
+
+/**
+ * The call wrapper of one forge client: any failure of `run` becomes a ForgeError (`toForgeError`)
+ * with `token` redacted and `repo` in its context, so no client catches and sorts errors itself.
+ */
+export function forgeCaller(forge: ForgeName, token: string, repo: string): ForgeCall {
+  return async (operation, run, context = {}) => {
+    try {
+      return await run();
+    } catch (err) {
+      throw toForgeError(forge, operation, err, [token], { repo, ...context });
+    }
+  };
+}
+
+/** `signal` (when a library passes one) bounded by `ms`: forge requests never wait longer than that. */
+export function withTimeout(signal: AbortSignal | null | undefined, ms: number): AbortSignal {
+  return signal ? AbortSignal.any([signal, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms);
+}
+
+/**
+ * The message of a forge's error answer, given as text or parsed: `{ "message": ... }` (Gitea;
+ * GitLab's is a string or field → errors) or `{ "error": "..." }` (GitLab); anything else as text, cut.
+ */
+export function forgeMessage(body: unknown): string {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      // not JSON: shown as text below
+    }
+  }
+  if (parsed && typeof parsed === 'object') {
+    const { message, error } = parsed as { message?: unknown; error?: unknown };
+    const m = message ?? error;
+    if (m !== undefined) return typeof m === 'string' ? m : JSON.stringify(m);
+  }
+  return typeof body === 'string' ? body.slice(0, 300) : '';
 }

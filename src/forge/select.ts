@@ -1,8 +1,9 @@
+import { redactUrl } from '../source/git.js';
 import { GiteaForge } from './gitea/client.js';
 import { GITHUB_API_URL, GitHubForge } from './github/client.js';
 import { GITLAB_URL, GitLabForge } from './gitlab/client.js';
 import { GitNotesForge, type NotesStore } from './local/git-notes.js';
-import type { Forge, ForgeClientOptions, ForgeName } from './types.js';
+import type { Forge, ForgeClientOptions, ForgeName, RemoteForgeName } from './types.js';
 
 export interface SelectForgeOptions {
   /** --repo as given: a URL (https://, ssh://, git@host:path) or a directory. */
@@ -25,9 +26,8 @@ export interface ForgeSelection {
   note: string;
 }
 
-const TOKEN_VARS = { github: 'GITHUB_TOKEN', gitea: 'GITEA_TOKEN', gitlab: 'GITLAB_TOKEN' } as const;
-const TITLES = { github: 'GitHub', gitea: 'Gitea', gitlab: 'GitLab' } as const;
-type RemoteForge = keyof typeof TOKEN_VARS;
+const TOKEN_VARS = { github: 'GITHUB_TOKEN', gitea: 'GITEA_TOKEN', gitlab: 'GITLAB_TOKEN' } as const satisfies Record<RemoteForgeName, string>;
+const TITLES = { github: 'GitHub', gitea: 'Gitea', gitlab: 'GitLab' } as const satisfies Record<RemoteForgeName, string>;
 
 /** Host and path of a Git URL (https://, ssh://, scp-like git@host:path); undefined for a directory. */
 export function parseRepoUrl(repo: string): { host: string; path: string } | undefined {
@@ -45,7 +45,7 @@ export function parseRepoUrl(repo: string): { host: string; path: string } | und
 }
 
 /** github.com → github; gitlab.com → gitlab; codeberg.org or a host named like Gitea → gitea. */
-export function forgeOfHost(host: string): RemoteForge | undefined {
+function forgeOfHost(host: string): RemoteForgeName | undefined {
   if (host === 'github.com' || host === 'www.github.com') return 'github';
   if (host === 'gitlab.com' || host === 'www.gitlab.com') return 'gitlab';
   if (host === 'codeberg.org' || host.includes('gitea')) return 'gitea';
@@ -53,25 +53,32 @@ export function forgeOfHost(host: string): RemoteForge | undefined {
 }
 
 /** The repository path of a URL path: `owner/name` (GitHub, Gitea: the last two segments), the full path on GitLab; no `.git`. */
-function repoOfPath(kind: RemoteForge, urlPath: string): string | undefined {
+function repoOfPath(kind: RemoteForgeName, urlPath: string): string | undefined {
   const segments = urlPath.replace(/\.git\/?$/, '').split('/').filter(Boolean);
   if (segments.length < 2) return undefined;
   return kind === 'gitlab' ? segments.join('/') : segments.slice(-2).join('/');
 }
 
-function validRepo(kind: RemoteForge, repo: string): boolean {
-  const segments = repo.split('/');
-  return segments.every((s) => s !== '' && s !== '.' && s !== '..') && (kind === 'gitlab' ? segments.length >= 2 : segments.length === 2);
+/**
+ * A repository path as a forge names it, or undefined when it is none: `owner/name` (with `kind`
+ * github or gitea, exactly that), GitLab's `group/subgroup/project`; slashes around it and a
+ * trailing `.git` dropped; no empty, `.` or `..` segment. Checks --forge-repo and picks the repo.
+ */
+export function normalizeRepoPath(value: string, kind?: RemoteForgeName): string | undefined {
+  const segments = value.replace(/^\/+|\/+$/g, '').replace(/\.git$/, '').split('/');
+  if (segments.some((s) => s === '' || s === '.' || s === '..')) return undefined;
+  const fits = kind === 'github' || kind === 'gitea' ? segments.length === 2 : segments.length >= 2;
+  return fits ? segments.join('/') : undefined;
 }
 
 /** The API base of a forge on `host` (no --forge-url): GitHub.com or Enterprise, Gitea's /api/v1, GitLab's host. */
-function defaultApiUrl(kind: RemoteForge, host: string | undefined): string | undefined {
+function defaultApiUrl(kind: RemoteForgeName, host: string | undefined): string | undefined {
   if (kind === 'github') return !host || host === 'github.com' || host === 'www.github.com' ? GITHUB_API_URL : `https://${host}/api/v3`;
   if (kind === 'gitlab') return host ? `https://${host}` : GITLAB_URL;
   return host ? `https://${host}/api/v1` : undefined;
 }
 
-const CLIENTS: Record<RemoteForge, (options: ForgeClientOptions) => Forge> = {
+const CLIENTS: Record<RemoteForgeName, (options: ForgeClientOptions) => Forge> = {
   github: (o) => new GitHubForge(o),
   gitea: (o) => new GiteaForge(o),
   gitlab: (o) => new GitLabForge(o),
@@ -98,10 +105,11 @@ export function selectForge(options: SelectForgeOptions, env: NodeJS.ProcessEnv 
   }
 
   const title = TITLES[kind];
-  const repo = options.forgeRepo?.replace(/^\/+|\/+$/g, '').replace(/\.git$/, '') ?? (url ? repoOfPath(kind, url.path) : undefined);
-  if (!repo || !validRepo(kind, repo)) {
+  const given = options.forgeRepo ?? (url ? repoOfPath(kind, url.path) : undefined);
+  const repo = given === undefined ? undefined : normalizeRepoPath(given, kind);
+  if (!repo) {
     const shape = kind === 'gitlab' ? 'group/project (subgroups allowed)' : 'owner/name';
-    return { note: `commit statuses off: berth cannot tell which ${title} repository this is${repo ? ` (${JSON.stringify(repo)} is not ${shape})` : ''}; pass --forge-repo ${shape}` };
+    return { note: `commit statuses off: berth cannot tell which ${title} repository this is${given ? ` (${JSON.stringify(given)} is not ${shape})` : ''}; pass --forge-repo ${shape}` };
   }
   const baseUrl = options.forgeUrl ?? defaultApiUrl(kind, url?.host);
   if (!baseUrl) return { note: `commit statuses off: berth does not know where the ${title} API is; pass --forge-url https://HOST/api/v1` };
@@ -112,10 +120,6 @@ export function selectForge(options: SelectForgeOptions, env: NodeJS.ProcessEnv 
   if (!token) return { note: `commit statuses off: no ${title} token; set --forge-token (or BERTH_FORGE_TOKEN) or ${tokenVar} to report to ${repo} on ${title}` };
   const forge = CLIENTS[kind]({ baseUrl, repo, token, ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }) });
   const from = options.forgeToken ? '--forge-token' : tokenVar;
-  return { forge, note: `commit statuses and pull request comments on ${title}: ${repo} via ${redactUserinfo(baseUrl)} (token from ${from})` };
-}
-
-/** An API URL as a note may show it: without user:password@. */
-function redactUserinfo(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//');
+  // URL writes a bare origin with a trailing slash; the note shows the base as it was given.
+  return { forge, note: `commit statuses and pull request comments on ${title}: ${repo} via ${redactUrl(baseUrl).replace(/\/$/, '')} (token from ${from})` };
 }

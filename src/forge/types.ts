@@ -1,8 +1,13 @@
+import { VERSION } from '../version.js';
+
 /** Commit-status states berth reports (forges map them to their own words: GitLab says `failed`). */
 export type CommitState = 'pending' | 'success' | 'failure' | 'error';
 
+/** The forges berth reaches over HTTP: they have an API, tokens, pull requests and webhooks. */
+export type RemoteForgeName = 'github' | 'gitea' | 'gitlab';
+
 /** The forges berth speaks to; `local` keeps statuses as git notes in the config repo. */
-export type ForgeName = 'github' | 'gitea' | 'gitlab' | 'local';
+export type ForgeName = RemoteForgeName | 'local';
 
 /** One commit status to set. `description` is at most 140 characters, `context` at most 255. */
 export interface StatusRequest {
@@ -65,7 +70,7 @@ export interface Forge {
 }
 
 /** The User-Agent berth's forge clients send (forges ask API clients to name themselves). */
-export const FORGE_USER_AGENT = 'berth/0.1.0';
+export const FORGE_USER_AGENT = `berth/${VERSION}`;
 
 /** How long one forge API request may take before it counts as failed (transient). */
 export const FORGE_TIMEOUT_MS = 10_000;

@@ -4,15 +4,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { createApi, type ApiOptions, type PreviewRequest } from '../../src/api/server.js';
+import { createApi, type ApiOptions } from '../../src/api/server.js';
 import { Controller } from '../../src/controller/controller.js';
+import type { PreviewRequest } from '../../src/controller/preview.js';
 import { EventBus } from '../../src/events/bus.js';
+import type { RemoteForgeName } from '../../src/forge/types.js';
 import { HistoryStore } from '../../src/report/history.js';
 import { Metrics } from '../../src/report/metrics.js';
 import { envSecretSource } from '../../src/render/secrets.js';
 import type { ConfigSource } from '../../src/source/open.js';
 import { fakeClock } from '../support/fakes.js';
-import { delivery, payload, type HookForge } from '../forge/deliveries.js';
+import { delivery, payload } from '../forge/deliveries.js';
 
 describe('API handler (in memory, as production calls it)', () => {
   const source: ConfigSource = { location: 'mem', kind: 'directory', fetch: async () => {}, read: async () => { throw new Error('unused'); } };
@@ -24,7 +26,7 @@ describe('API handler (in memory, as production calls it)', () => {
     const api = createApi(controller, { apiToken: 'tok', webhookSecret: 's3cret', branch: async () => 'main', ...over });
     const call = (method: string, p: string, headers: Record<string, string> | Headers = {}, b: Buffer = Buffer.alloc(0)) => api(new Request(`http://x${p}`, { method, headers }), b);
     /** Delivers fixture `name` to POST /api/v1/webhooks/<forge>; answers the status and the JSON body. */
-    const hook = async (forge: HookForge, name: string, options: Parameters<typeof delivery>[2] = {}) => {
+    const hook = async (forge: RemoteForgeName, name: string, options: Parameters<typeof delivery>[2] = {}) => {
       const d = delivery(forge, name, options);
       const res = await call('POST', `/api/v1/webhooks/${forge}`, d.headers, d.body);
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };

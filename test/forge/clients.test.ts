@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
@@ -7,17 +8,18 @@ import { ForgeError } from '../../src/forge/errors.js';
 import { GiteaForge } from '../../src/forge/gitea/client.js';
 import { GitHubForge } from '../../src/forge/github/client.js';
 import { GitLabForge } from '../../src/forge/gitlab/client.js';
-import type { Forge, ForgeClientOptions } from '../../src/forge/types.js';
-import { startForgeServer, type ForgeKind, type ForgeServer } from '../support/forge-server.js';
+import type { Forge, ForgeClientOptions, RemoteForgeName } from '../../src/forge/types.js';
+import { VERSION } from '../../src/version.js';
+import { startForgeServer, type ForgeServer } from '../support/forge-server.js';
 
-const CLIENTS: Record<ForgeKind, (o: ForgeClientOptions) => Forge> = { github: (o) => new GitHubForge(o), gitea: (o) => new GiteaForge(o), gitlab: (o) => new GitLabForge(o) };
+const CLIENTS: Record<RemoteForgeName, (o: ForgeClientOptions) => Forge> = { github: (o) => new GitHubForge(o), gitea: (o) => new GiteaForge(o), gitlab: (o) => new GitLabForge(o) };
 const SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
-const STATES: Record<ForgeKind, Record<string, string>> = {
+const STATES: Record<RemoteForgeName, Record<string, string>> = {
   github: { pending: 'pending', success: 'success', failure: 'failure', error: 'error' },
   gitea: { pending: 'pending', success: 'success', failure: 'failure', error: 'error' },
   gitlab: { pending: 'running', success: 'success', failure: 'failed', error: 'failed' },
 };
-const STATUS_PATH: Record<ForgeKind, string> = {
+const STATUS_PATH: Record<RemoteForgeName, string> = {
   github: `/api/v3/repos/acme/config/statuses/${SHA}`,
   gitea: `/api/v1/repos/acme/config/statuses/${SHA}`,
   gitlab: `/api/v4/projects/acme%2Fplatform%2Fconfig/statuses/${SHA}`,
@@ -89,7 +91,7 @@ for (const kind of ['github', 'gitea', 'gitlab'] as const) {
       assert.deepEqual(await forge.upsertComment(21, 'berth-plan:production', ['plan v1']), { created: 0, updated: 0, deleted: 0, unchanged: 1 });
       assert.ok(server.requests.slice(before).every((r) => r.method === 'GET'), 'an unchanged comment is not written');
       assert.deepEqual(await forge.upsertComment(21, 'berth-plan:production', ['plan v2']), { created: 0, updated: 1, deleted: 0, unchanged: 0 });
-      assert.deepEqual(server.comments(21), [{ id: first!.id, body: '<!-- berth-plan:production part 1 -->\nplan v2' }]);
+      assert.deepEqual(server.comments(21), [{ id: first!.id, body: '<!-- berth-plan:production part 1 -->\nplan v2', author: server.login }]);
     });
 
     it('a plan in 3 parts, then 2, deletes the third; other markers are left alone', async () => {
@@ -99,6 +101,24 @@ for (const kind of ['github', 'gitea', 'gitlab'] as const) {
       assert.equal(server.comments(22).length, 4);
       assert.deepEqual(await forge.upsertComment(22, 'berth-plan:production', ['one', 'two!']), { created: 0, updated: 1, deleted: 1, unchanged: 1 });
       assert.deepEqual(server.comments(22).map((c) => c.body), ['<!-- berth-plan:staging part 1 -->\nstaging plan', '<!-- berth-plan:production part 1 -->\none', '<!-- berth-plan:production part 2 -->\ntwo!']);
+    });
+
+    it('a comment someone else wrote with the marker is neither updated nor deleted; berth writes its own', async () => {
+      server.addPullRequest({ number: 23, headBranch: 'c3', headSha: '2'.repeat(40), baseBranch: 'main' });
+      const first = server.addComment(23, '<!-- berth-plan:production part 1 -->\nspoofed before berth', 'mallory');
+      const from = server.requests.length;
+      assert.deepEqual(await forge.upsertComment(23, 'berth-plan:production', ['plan v1']), { created: 1, updated: 0, deleted: 0, unchanged: 0 });
+      const later = server.addComment(23, '<!-- berth-plan:production part 1 -->\nspoofed after berth', 'mallory');
+      assert.deepEqual(await forge.upsertComment(23, 'berth-plan:production', ['plan v2']), { created: 0, updated: 1, deleted: 0, unchanged: 0 });
+      assert.deepEqual(server.comments(23).map((c) => [c.author, c.body]), [
+        ['mallory', '<!-- berth-plan:production part 1 -->\nspoofed before berth'],
+        [server.login, '<!-- berth-plan:production part 1 -->\nplan v2'],
+        ['mallory', '<!-- berth-plan:production part 1 -->\nspoofed after berth'],
+      ]);
+      const writes = server.requests.slice(from).filter((r) => r.method !== 'GET');
+      assert.ok(writes.every((r) => !r.path.endsWith(`/${first.id}`) && !r.path.endsWith(`/${later.id}`)), writes.map((r) => `${r.method} ${r.path}`).join('\n'));
+      // The client asked who its token is once, for all the syncs above.
+      assert.equal(server.requests.filter((r) => r.path === `${new URL(server.url).pathname}/user`).length, 1);
     });
 
     it('refuses a part longer than the forge takes, before sending anything', async () => {
@@ -137,7 +157,7 @@ for (const kind of ['github', 'gitea', 'gitlab'] as const) {
       const e401 = await rejects(badToken.setStatus({ sha: SHA, context: 'berth/x', state: 'success', description: 'd' }));
       assert.deepEqual([e401.transient, e401.context.status], [false, 401]);
       assert.ok(!inspect(e401, { depth: 10 }).includes('wrong-token-value'));
-      const elsewhere = make({ repo: kind === 'gitlab' ? 'acme/nope' : 'acme/nope' });
+      const elsewhere = make({ repo: 'acme/nope' });
       const e404 = await rejects(elsewhere.pullRequestsFor('main'));
       assert.deepEqual([e404.transient, e404.context.status, e404.context.operation], [false, 404, 'list pull requests']);
     });
@@ -166,18 +186,36 @@ for (const kind of ['github', 'gitea', 'gitlab'] as const) {
     });
 
     // Last: it looks at every request the tests above made.
-    it('sent the token in the Authorization header only, and named itself berth', async () => {
+    it('sent the token in the Authorization header only, and named itself berth with its version', async () => {
+      assert.equal(VERSION, (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version, 'src/version.ts and package.json disagree');
       assert.ok(server.requests.some((r) => r.method === 'PATCH' || r.method === 'PUT') && server.requests.some((r) => r.method === 'DELETE'));
       for (const r of server.requests) {
         // One request above used a wrong token on purpose: every request carries one, in this header.
         assert.match(r.headers.authorization ?? '', kind === 'gitlab' ? /^Bearer \S+$/ : /^token \S+$/, `${r.method} ${r.path}`);
         const elsewhere = JSON.stringify({ path: r.path, query: r.query, body: r.body, headers: { ...r.headers, authorization: '' } });
         assert.ok(!elsewhere.includes(server.token), `token outside Authorization in ${r.method} ${r.path}`);
-        assert.match(r.headers['user-agent'] ?? '', /^berth\/0\.1\.0/);
+        assert.ok((r.headers['user-agent'] ?? '').startsWith(`berth/${VERSION}`), r.headers['user-agent']);
       }
     });
   });
 }
+
+describe('github: an installation token (Actions, a GitHub App)', () => {
+  it('learns its bot login from GraphQL when /user is refused, and keeps to its own comments', async () => {
+    const server = await startForgeServer('github', { appToken: true });
+    try {
+      const forge = new GitHubForge({ baseUrl: server.url, repo: server.repo, token: server.token });
+      server.addPullRequest({ number: 5, headBranch: 'f', headSha: '3'.repeat(40), baseBranch: 'main' });
+      server.addComment(5, '<!-- berth-plan:production part 1 -->\nspoofed', 'mallory');
+      assert.deepEqual(await forge.upsertComment(5, 'berth-plan:production', ['plan']), { created: 1, updated: 0, deleted: 0, unchanged: 0 });
+      assert.deepEqual(await forge.upsertComment(5, 'berth-plan:production', ['plan']), { created: 0, updated: 0, deleted: 0, unchanged: 1 });
+      assert.deepEqual(server.comments(5).map((c) => c.author), ['mallory', 'berth-app[bot]']);
+      assert.deepEqual(server.requests.filter((r) => /\/user$|graphql$/.test(r.path)).map((r) => `${r.method} ${r.path}`), ['GET /api/v3/user', 'POST /api/graphql']);
+    } finally {
+      await server.stop();
+    }
+  });
+});
 
 describe('gitlab: status transitions', () => {
   it('setting the state a status already has is done, not an error (GitLab answers 400)', async () => {

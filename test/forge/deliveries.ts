@@ -1,9 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { RemoteForgeName } from '../../src/forge/types.js';
 import { ROOT } from '../support/repo.js';
-
-export type HookForge = 'github' | 'gitea' | 'gitlab';
 
 export interface Delivery {
   headers: Headers;
@@ -13,7 +12,7 @@ export interface Delivery {
 const hmac = (algorithm: 'sha1' | 'sha256', secret: string, data: Buffer): string => createHmac(algorithm, secret).update(data).digest('hex');
 
 /** A fixture's JSON payload as bytes (test/fixtures/webhooks/<forge>/<name>.json). */
-export function payload(forge: HookForge, name: string): Buffer {
+export function payload(forge: RemoteForgeName, name: string): Buffer {
   return readFileSync(path.join(ROOT, 'test/fixtures/webhooks', forge, `${name}.json`));
 }
 
@@ -23,7 +22,7 @@ export function payload(forge: HookForge, name: string): Buffer {
  * Gitea encode forms) and the signature each forge computes: GitHub over the raw body, Gitea over
  * the JSON payload whatever the body, GitLab's token as is.
  */
-export function delivery(forge: HookForge, name: string, options: { secret?: string; form?: boolean; json?: Buffer } = {}): Delivery {
+export function delivery(forge: RemoteForgeName, name: string, options: { secret?: string; form?: boolean; json?: Buffer } = {}): Delivery {
   const secret = options.secret ?? 's3cret';
   const json = options.json ?? payload(forge, name);
   const headers = new Headers(JSON.parse(readFileSync(path.join(ROOT, 'test/fixtures/webhooks', forge, `${name}.headers.json`), 'utf8')) as Record<string, string>);

@@ -28,13 +28,7 @@ describe('local forge (git notes)', () => {
     );
   });
 
-  it('has no pull requests and comments on none', async () => {
-    const forge = new GitNotesForge(memoryNotes());
-    assert.deepEqual(await forge.pullRequestsFor('main'), []);
-    assert.deepEqual(await forge.upsertComment(1, 'berth-plan:production', ['a', 'b']), { created: 0, updated: 0, deleted: 0, unchanged: 0 });
-  });
-
-  it('writes refs/notes/berth in a real repository, readable with git notes', async () => {
+  it('writes refs/notes/berth in a real repository: git notes shows one line per context, the latest status each', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-notes-'));
     const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@x' } });
     git('init', '-q', '-b', 'main');
@@ -45,5 +39,11 @@ describe('local forge (git notes)', () => {
     const forge = new GitNotesForge(new GitSource(dir, { stateDir: mkdtempSync(path.join(os.tmpdir(), 'berth-state-')) }), at);
     await forge.setStatus({ sha, context: 'berth/staging', state: 'success', description: 'in sync: nothing to change' });
     assert.equal(git('notes', '--ref', 'berth', 'show', sha), 'berth/staging: success — in sync: nothing to change (2025-03-01T10:00:00.000Z)\n');
+    await forge.setStatus({ sha, context: 'berth/production', state: 'pending', description: 'applying 2 apps' });
+    await forge.setStatus({ sha, context: 'berth/production', state: 'failure', description: 'api: health check failed' });
+    assert.equal(
+      git('notes', '--ref', 'berth', 'show', sha),
+      'berth/production: failure — api: health check failed (2025-03-01T10:00:00.000Z)\n' + 'berth/staging: success — in sync: nothing to change (2025-03-01T10:00:00.000Z)\n',
+    );
   });
 });

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
-import type { WebhookEvent, WebhookVerdict } from '../../src/forge/types.js';
+import type { RemoteForgeName, WebhookEvent, WebhookVerdict } from '../../src/forge/types.js';
 import { WEBHOOK_PARSERS } from '../../src/forge/webhooks.js';
-import { delivery, payload, type HookForge } from './deliveries.js';
+import { delivery, payload } from './deliveries.js';
 
 const SECRET = 's3cret';
 const AFTER = '4f2a9e1b7c3d5e6f8a0b1c2d3e4f5a6b7c8d9e0f';
 const PR_HEAD = '7e3b2a1f0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f';
 const PR_HEAD2 = 'b1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0';
 
-function parse(forge: HookForge, d: { headers: Headers; body: Buffer }, secret = SECRET): WebhookVerdict {
+function parse(forge: RemoteForgeName, d: { headers: Headers; body: Buffer }, secret = SECRET): WebhookVerdict {
   return WEBHOOK_PARSERS[forge](d.headers, d.body, secret);
 }
 function eventOf(v: WebhookVerdict): WebhookEvent {
@@ -20,7 +20,7 @@ function eventOf(v: WebhookVerdict): WebhookEvent {
 const mainPush: WebhookEvent = { kind: 'push', branch: 'main', sha: AFTER, deleted: false };
 
 describe('webhook signatures (checked before the body is read)', () => {
-  const cases: [string, HookForge, (d: { headers: Headers; body: Buffer }) => void, boolean][] = [
+  const cases: [string, RemoteForgeName, (d: { headers: Headers; body: Buffer }) => void, boolean][] = [
     ['github signed', 'github', () => {}, true],
     ['github wrong key', 'github', (d) => d.headers.set('x-hub-signature-256', delivery('github', 'push', { secret: 'other' }).headers.get('x-hub-signature-256')!), false],
     ['github missing', 'github', (d) => (d.headers.delete('x-hub-signature-256'), d.headers.delete('x-hub-signature')), false],

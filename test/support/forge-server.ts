@@ -5,19 +5,20 @@
  *   forge.addPullRequest({ number: 7, headBranch: 'feature', headSha: sha, baseBranch: 'main' });
  *   // berth … --forge github --forge-url ${forge.url} --forge-repo ${forge.repo} --forge-token ${forge.token}
  *   forge.statuses(sha)   // [{ state: 'pending', context: 'berth/production', … }, …] in the order set
- *   forge.comments(7)     // [{ id, body }] as they stand
+ *   forge.comments(7)     // [{ id, body, author }] as they stand
+ *   forge.addComment(7, '<!-- berth-plan:production part 1 -->', 'mallory') // someone else comments
  *   forge.failNext(2, 502) // the next two requests fail (retries)
  *   await forge.stop();
  *
  * It answers the endpoints berth uses as each forge documents them: paths, status codes, JSON
  * shapes, pagination (Link headers; GitLab's x-next-page and friends), GitHub's 65,536-character
  * comment limit, GitLab's 400 "Cannot transition status" when a pending/running status is set to
- * the state it has. A request without the right token gets the forge's 401.
+ * the state it has. A request without the right token gets the forge's 401. The token belongs to
+ * one user (`GET /user`), who writes every comment made through the API.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-
-export type ForgeKind = 'github' | 'gitea' | 'gitlab';
+import type { RemoteForgeName } from '../../src/forge/types.js';
 
 export interface RecordedRequest {
   method: string;
@@ -42,6 +43,8 @@ export interface SeededPullRequest {
 export interface StoredComment {
   id: number;
   body: string;
+  /** Who wrote it: a login (GitLab: the username). */
+  author: string;
 }
 
 /** A status as the forge stored it, in its own words (GitLab: `running`, `failed`; `context` is GitLab's `name`). */
@@ -53,18 +56,22 @@ export interface StoredStatus {
 }
 
 export interface ForgeServer {
-  readonly kind: ForgeKind;
+  readonly kind: RemoteForgeName;
   /** The API base, for --forge-url: …/api/v3 (GitHub Enterprise's layout), …/api/v1 (Gitea), …/api/v4 (GitLab). */
   readonly url: string;
   /** The one repository served, for --forge-repo: `acme/config`; GitLab `acme/platform/config` (a subgroup). */
   readonly repo: string;
   /** The token the server accepts. */
   readonly token: string;
+  /** The login of the token's user (GitLab: its username): the author of the comments berth writes. */
+  readonly login: string;
   /** Every request, in order of arrival (failed ones included). */
   readonly requests: RecordedRequest[];
   addPullRequest(pr: SeededPullRequest): void;
   /** The user comments of pull request `pr` (GitLab's system notes left out), oldest first. */
   comments(pr: number): StoredComment[];
+  /** A comment on pull request `pr` by `author`, another user than the token's (as a reviewer posts one). */
+  addComment(pr: number, body: string, author: string): StoredComment;
   /** Every status set on `sha`, in the order set. */
   statuses(sha: string): StoredStatus[];
   /** Answers the next `n` requests with `status` (and `body`, else the forge's error JSON) instead of serving them. */
@@ -72,10 +79,18 @@ export interface ForgeServer {
   stop(): Promise<void>;
 }
 
-const PREFIX: Record<ForgeKind, string> = { github: '/api/v3', gitea: '/api/v1', gitlab: '/api/v4' };
+const PREFIX: Record<RemoteForgeName, string> = { github: '/api/v3', gitea: '/api/v1', gitlab: '/api/v4' };
 /** Documented page sizes: [default, maximum]. */
-const PAGES: Record<ForgeKind, [number, number]> = { github: [30, 100], gitea: [30, 50], gitlab: [20, 100] };
-const MAX_COMMENT: Record<ForgeKind, number> = { github: 65_536, gitea: Number.POSITIVE_INFINITY, gitlab: 1_000_000 };
+const PAGES: Record<RemoteForgeName, [number, number]> = { github: [30, 100], gitea: [30, 50], gitlab: [20, 100] };
+const MAX_COMMENT: Record<RemoteForgeName, number> = { github: 65_536, gitea: Number.POSITIVE_INFINITY, gitlab: 1_000_000 };
+
+interface ForgeUser {
+  id: number;
+  login: string;
+}
+
+/** A comment as the server keeps it; `system` marks GitLab's own notes. */
+type Kept = Omit<StoredComment, 'author'> & { author: ForgeUser; system?: boolean; created: string; updated: string };
 
 class HttpAnswer {
   constructor(
@@ -87,14 +102,18 @@ class HttpAnswer {
 
 const now = (): string => new Date().toISOString();
 
-export async function startForgeServer(kind: ForgeKind, options: { repo?: string; token?: string; maxPerPage?: number } = {}): Promise<ForgeServer> {
+/**
+ * `appToken`: the token is a GitHub App installation token (as Actions' GITHUB_TOKEN): `GET /user`
+ * answers 403, and only GraphQL's `viewer` tells who it is, the app's bot `berth-app[bot]`.
+ */
+export async function startForgeServer(kind: RemoteForgeName, options: { repo?: string; token?: string; maxPerPage?: number; appToken?: boolean } = {}): Promise<ForgeServer> {
   const repo = options.repo ?? (kind === 'gitlab' ? 'acme/platform/config' : 'acme/config');
   const token = options.token ?? `${kind}-test-token-0123456789`;
   const projectId = 4242;
   const [defaultPage, maxPage] = [PAGES[kind][0], options.maxPerPage ?? PAGES[kind][1]];
   const requests: RecordedRequest[] = [];
   const pulls = new Map<number, SeededPullRequest>();
-  const comments = new Map<number, (StoredComment & { system?: boolean; created: string; updated: string })[]>();
+  const comments = new Map<number, Kept[]>();
   const statuses = new Map<string, StoredStatus[]>();
   const failures: { status: number; body: unknown }[] = [];
   let nextId = kind === 'github' ? 1_900_000_001 : 501;
@@ -130,7 +149,14 @@ export async function startForgeServer(kind: ForgeKind, options: { repo?: string
     return new HttpAnswer(200, items.slice((current - 1) * size, current * size), headers);
   };
 
-  const user = kind === 'gitlab' ? { id: 7, username: 'berth-bot', name: 'berth', state: 'active' } : { id: 7, login: 'berth-bot', type: kind === 'github' ? 'Bot' : undefined };
+  const self: ForgeUser = options.appToken ? { id: 41_898_282, login: 'berth-app[bot]' } : { id: 7, login: 'berth-bot' };
+  const others = new Map<string, ForgeUser>();
+  const userJson = (u: ForgeUser): Record<string, unknown> => {
+    if (kind === 'gitlab') return { id: u.id, username: u.login, name: u.login, state: 'active', web_url: `https://gitlab.example.com/${u.login}` };
+    if (kind === 'gitea') return { id: u.id, login: u.login, full_name: '', email: `${u.login}@noreply.example.com`, is_admin: false };
+    return { id: u.id, login: u.login, node_id: `U_${u.id}`, type: u.login.endsWith('[bot]') ? 'Bot' : 'User', site_admin: false };
+  };
+  const user = userJson(self);
   const headRepo = (pr: SeededPullRequest): string => (pr.fork ? `someone-else/${repo.split('/').pop()}` : repo);
   const pullJson = (pr: SeededPullRequest): unknown => {
     if (kind === 'gitlab') {
@@ -139,11 +165,12 @@ export async function startForgeServer(kind: ForgeKind, options: { repo?: string
     const side = (ref: string, sha: string, full: string) => ({ label: kind === 'github' ? `${full.split('/')[0]}:${ref}` : ref, ref, sha, repo: { full_name: full, name: full.split('/')[1] } });
     return { id: 80_000 + pr.number, number: pr.number, state: 'open', title: `Change ${pr.headBranch}`, html_url: `https://${kind}.example.com/${repo}/pull/${pr.number}`, user, head: side(pr.headBranch, pr.headSha, headRepo(pr)), base: side(pr.baseBranch, '0'.repeat(40), repo), draft: false, ...(kind === 'gitea' ? { merged: false, mergeable: true } : { merged_at: null }) };
   };
-  const commentJson = (c: StoredComment & { system?: boolean; created: string; updated: string }, pr: number): unknown => {
-    if (kind === 'gitlab') return { id: c.id, type: null, body: c.body, attachment: null, author: user, created_at: c.created, updated_at: c.updated, system: c.system === true, noteable_id: 90_000 + pr, noteable_type: 'MergeRequest', noteable_iid: pr, resolvable: false, confidential: false, internal: false };
-    return { id: c.id, html_url: `https://${kind}.example.com/${repo}/pull/${pr}#issuecomment-${c.id}`, issue_url: `${base}/repos/${repo}/issues/${pr}`, user, body: c.body, created_at: c.created, updated_at: c.updated, ...(kind === 'github' ? { node_id: `IC_${c.id}`, author_association: 'NONE' } : { assets: [] }) };
+  const commentJson = (c: Kept, pr: number): unknown => {
+    const author = userJson(c.author);
+    if (kind === 'gitlab') return { id: c.id, type: null, body: c.body, attachment: null, author, created_at: c.created, updated_at: c.updated, system: c.system === true, noteable_id: 90_000 + pr, noteable_type: 'MergeRequest', noteable_iid: pr, resolvable: false, confidential: false, internal: false };
+    return { id: c.id, html_url: `https://${kind}.example.com/${repo}/pull/${pr}#issuecomment-${c.id}`, issue_url: `${base}/repos/${repo}/issues/${pr}`, user: author, body: c.body, created_at: c.created, updated_at: c.updated, ...(kind === 'github' ? { node_id: `IC_${c.id}`, author_association: 'NONE' } : { assets: [] }) };
   };
-  const findComment = (id: number): { pr: number; list: (StoredComment & { system?: boolean; created: string; updated: string })[]; index: number } | undefined => {
+  const findComment = (id: number): { pr: number; list: Kept[]; index: number } | undefined => {
     for (const [pr, list] of comments) {
       const index = list.findIndex((c) => c.id === id && !c.system);
       if (index >= 0) return { pr, list, index };
@@ -171,10 +198,22 @@ export async function startForgeServer(kind: ForgeKind, options: { repo?: string
   };
 
   const route = (req: RecordedRequest): HttpAnswer => {
+    const unauthorized = (): HttpAnswer => error(401, kind === 'github' ? 'Bad credentials' : kind === 'gitea' ? 'user does not exist [uid: 0, name: ]' : '401 Unauthorized');
+    // GitHub Enterprise serves GraphQL beside /api/v3; berth asks it only who an app token is.
+    if (kind === 'github' && req.method === 'POST' && req.path === '/api/graphql') {
+      if (!authorized(req.headers)) return unauthorized();
+      if (!/\bviewer\s*\{\s*login\s*\}/.test(String((req.body as { query?: unknown } | undefined)?.query))) return new HttpAnswer(200, { errors: [{ message: 'this fake answers only viewer { login }' }] });
+      return new HttpAnswer(200, { data: { viewer: { login: self.login } } });
+    }
     if (!req.path.startsWith(`${PREFIX[kind]}/`)) return notFound();
-    if (!authorized(req.headers)) return error(401, kind === 'github' ? 'Bad credentials' : kind === 'gitea' ? 'user does not exist [uid: 0, name: ]' : '401 Unauthorized');
+    if (!authorized(req.headers)) return unauthorized();
     const segs = req.path.slice(PREFIX[kind].length + 1).split('/').map((s) => decodeURIComponent(s));
     const m = req.method;
+
+    if (m === 'GET' && segs.length === 1 && segs[0] === 'user') {
+      if (options.appToken) return new HttpAnswer(403, { message: 'Resource not accessible by integration', documentation_url: 'https://docs.github.com/rest/users/users#get-the-authenticated-user', status: '403' });
+      return new HttpAnswer(200, user);
+    }
 
     if (kind === 'gitlab') {
       if (segs[0] !== 'projects' || (segs[1] !== repo && segs[1] !== String(projectId))) return notFound();
@@ -236,13 +275,15 @@ export async function startForgeServer(kind: ForgeKind, options: { repo?: string
   const createComment = (pr: number, req: RecordedRequest): HttpAnswer => {
     const body = commentBody(req);
     if (body instanceof HttpAnswer) return body;
-    const c = { id: nextId++, body, created: now(), updated: now() };
+    const c: Kept = { id: nextId++, body, author: self, created: now(), updated: now() };
     comments.set(pr, [...(comments.get(pr) ?? []), c]);
     return new HttpAnswer(201, commentJson(c, pr));
   };
   const changeComment = (id: number, req: RecordedRequest, pr?: number): HttpAnswer => {
     const found = findComment(id);
     if (!found || (pr !== undefined && found.pr !== pr)) return notFound();
+    // Only its author may edit a comment (a maintainer may still delete it).
+    if (req.method !== 'DELETE' && found.list[found.index]!.author !== self) return error(403, kind === 'gitlab' ? '403 Forbidden' : 'Must have admin rights to Repository.');
     if (req.method === 'DELETE') {
       found.list.splice(found.index, 1);
       return new HttpAnswer(204, undefined);
@@ -294,13 +335,21 @@ export async function startForgeServer(kind: ForgeKind, options: { repo?: string
     url: `${base}${PREFIX[kind]}`,
     repo,
     token,
+    login: self.login,
     requests,
     addPullRequest(pr) {
       pulls.set(pr.number, { ...pr });
       // GitLab writes its own notes on a merge request; berth must leave them alone.
-      if (kind === 'gitlab' && !comments.has(pr.number)) comments.set(pr.number, [{ id: nextId++, body: 'added 1 commit\n\n<ul><li>abc1234 - change</li></ul>', system: true, created: now(), updated: now() }]);
+      if (kind === 'gitlab' && !comments.has(pr.number)) comments.set(pr.number, [{ id: nextId++, body: 'added 1 commit\n\n<ul><li>abc1234 - change</li></ul>', author: self, system: true, created: now(), updated: now() }]);
     },
-    comments: (pr) => (comments.get(pr) ?? []).filter((c) => !c.system).map((c) => ({ id: c.id, body: c.body })),
+    comments: (pr) => (comments.get(pr) ?? []).filter((c) => !c.system).map((c) => ({ id: c.id, body: c.body, author: c.author.login })),
+    addComment(pr, body, author) {
+      if (author === self.login) throw new Error(`addComment is for other users than the token's (${author})`);
+      if (!others.has(author)) others.set(author, { id: 9_000 + others.size, login: author });
+      const c: Kept = { id: nextId++, body, author: others.get(author)!, created: now(), updated: now() };
+      comments.set(pr, [...(comments.get(pr) ?? []), c]);
+      return { id: c.id, body: c.body, author };
+    },
     statuses: (sha) => (statuses.get(sha) ?? []).map((s) => ({ ...s })),
     failNext(n, status, body) {
       for (let i = 0; i < n; i++) failures.push({ status, body });

@@ -1,6 +1,6 @@
-import { syncComments, type CommentApi, type ForgeComment } from '../comments.js';
-import { ForgeHttpError, toForgeError, type ForgeOperation } from '../errors.js';
-import { FORGE_TIMEOUT_MS, FORGE_USER_AGENT, type CommentSync, type Forge, type ForgeClientOptions, type PullRequestRef, type StatusRequest } from '../types.js';
+import { upsertWith } from '../comments.js';
+import { ForgeHttpError, forgeCaller, forgeMessage, withTimeout, type ForgeCall, type ForgeOperation } from '../errors.js';
+import { FORGE_TIMEOUT_MS, FORGE_USER_AGENT, type Forge, type ForgeClientOptions, type PullRequestRef, type StatusRequest } from '../types.js';
 
 /** Gitea's largest page by default (MAX_RESPONSE_ITEMS). */
 const PAGE = 50;
@@ -14,46 +14,77 @@ interface GiteaPull {
   base: { ref: string };
 }
 
+interface GiteaComment {
+  id: number;
+  body?: string;
+  user?: { login?: string } | null;
+}
+
+interface RequestOptions {
+  query?: Record<string, string | number>;
+  body?: unknown;
+  context?: Record<string, unknown>;
+}
+
 /**
- * Gitea (and Forgejo, Codeberg) over plain fetch: the API berth needs is five endpoints, and there is
- * no well-kept client library for it (gitea-js is generated from the swagger file and lags releases).
+ * Gitea (and Forgejo, Codeberg) over plain fetch: the API berth needs is a handful of endpoints, and
+ * there is no well-kept client library for it (gitea-js is generated from the swagger file and lags releases).
  */
 export class GiteaForge implements Forge {
   readonly name = 'gitea';
   /** Gitea stores comments as LONGTEXT and sets no limit; GitHub's keeps a plan readable and a page light. */
   readonly maxCommentChars = 65_536;
+  readonly upsertComment: Forge['upsertComment'];
   readonly #base: string;
+  /** `owner/name`, as pull requests name their head repository. */
+  readonly #repo: string;
+  /** The repository's API path: `repos/<owner>/<name>`, each segment encoded. */
   readonly #repoPath: string;
   readonly #token: string;
   readonly #timeoutMs: number;
+  readonly #call: ForgeCall;
 
   constructor(options: ForgeClientOptions) {
     this.#base = options.baseUrl.replace(/\/+$/, '');
+    this.#repo = options.repo;
     this.#repoPath = `repos/${options.repo.split('/').map(encodeURIComponent).join('/')}`;
     this.#token = options.token;
     this.#timeoutMs = options.timeoutMs ?? FORGE_TIMEOUT_MS;
+    this.#call = forgeCaller(this.name, options.token, options.repo);
+    const comments = (number: number): string => `${this.#repoPath}/issues/${number}/comments`;
+    const comment = (id: number): string => `${this.#repoPath}/issues/comments/${id}`;
+    this.upsertComment = upsertWith(this.name, this.maxCommentChars, {
+      self: async () => (await this.#request<{ login: string }>('identify token user', 'GET', 'user')).login,
+      // This endpoint is not paginated: it answers every comment of the issue.
+      list: async (number) => (await this.#request<GiteaComment[]>('list comments', 'GET', comments(number), { context: { number } })).map((c) => ({ id: c.id, body: c.body ?? '', author: c.user?.login ?? '' })),
+      create: async (number, body) => void (await this.#request('create comment', 'POST', comments(number), { body: { body }, context: { number } })),
+      update: async (number, id, body) => void (await this.#request('update comment', 'PATCH', comment(id), { body: { body }, context: { number, comment: id } })),
+      remove: async (number, id) => void (await this.#request('delete comment', 'DELETE', comment(id), { context: { number, comment: id } })),
+    });
   }
 
-  async #request<T>(operation: ForgeOperation, method: string, path: string, options: { query?: Record<string, string | number>; body?: unknown; context?: Record<string, unknown> } = {}): Promise<T> {
+  async #request<T>(operation: ForgeOperation, method: string, path: string, options: RequestOptions = {}): Promise<T> {
     return (await this.#send<T>(operation, method, path, options)).data;
   }
 
-  async #send<T>(operation: ForgeOperation, method: string, path: string, options: { query?: Record<string, string | number>; body?: unknown; context?: Record<string, unknown> } = {}): Promise<{ data: T; headers: Headers }> {
+  #send<T>(operation: ForgeOperation, method: string, path: string, options: RequestOptions = {}): Promise<{ data: T; headers: Headers }> {
     const url = new URL(`${this.#base}/${path}`);
     for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, String(v));
-    try {
-      const res = await fetch(url, {
-        method,
-        headers: { authorization: `token ${this.#token}`, accept: 'application/json', 'user-agent': FORGE_USER_AGENT, ...(options.body !== undefined && { 'content-type': 'application/json' }) },
-        ...(options.body !== undefined && { body: JSON.stringify(options.body) }),
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-      const text = await res.text();
-      if (!res.ok) throw new ForgeHttpError(res.status, messageOf(text));
-      return { data: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
-    } catch (err) {
-      throw toForgeError(this.name, operation, err, [this.#token], { repo: this.#repoPath.slice('repos/'.length), ...options.context });
-    }
+    return this.#call(
+      operation,
+      async () => {
+        const res = await fetch(url, {
+          method,
+          headers: { authorization: `token ${this.#token}`, accept: 'application/json', 'user-agent': FORGE_USER_AGENT, ...(options.body !== undefined && { 'content-type': 'application/json' }) },
+          ...(options.body !== undefined && { body: JSON.stringify(options.body) }),
+          signal: withTimeout(undefined, this.#timeoutMs),
+        });
+        const text = await res.text();
+        if (!res.ok) throw new ForgeHttpError(res.status, forgeMessage(text));
+        return { data: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
+      },
+      options.context,
+    );
   }
 
   async setStatus(status: StatusRequest): Promise<void> {
@@ -62,7 +93,7 @@ export class GiteaForge implements Forge {
   }
 
   async pullRequestsFor(branch: string): Promise<PullRequestRef[]> {
-    const repo = this.#repoPath.slice('repos/'.length).toLowerCase();
+    const repo = this.#repo.toLowerCase();
     const out: PullRequestRef[] = [];
     // Gitea cannot filter open pull requests by head branch: read them page by page and pick.
     for (let page = 1; page <= MAX_PAGES; page++) {
@@ -77,29 +108,4 @@ export class GiteaForge implements Forge {
     }
     return out;
   }
-
-  async upsertComment(number: number, marker: string, parts: string[]): Promise<CommentSync> {
-    const issue = `${this.#repoPath}/issues/${number}/comments`;
-    const api: CommentApi = {
-      forge: this.name,
-      maxChars: this.maxCommentChars,
-      // This endpoint is not paginated: it answers every comment of the issue.
-      list: async () => (await this.#request<ForgeComment[]>('list comments', 'GET', issue, { context: { number } })).map((c) => ({ id: c.id, body: c.body ?? '' })),
-      create: async (body) => void (await this.#request('create comment', 'POST', issue, { body: { body }, context: { number } })),
-      update: async (id, body) => void (await this.#request('update comment', 'PATCH', `${this.#repoPath}/issues/comments/${id}`, { body: { body }, context: { number, comment: id } })),
-      remove: async (id) => void (await this.#request('delete comment', 'DELETE', `${this.#repoPath}/issues/comments/${id}`, { context: { number, comment: id } })),
-    };
-    return syncComments(api, marker, parts);
-  }
-}
-
-/** Gitea answers errors as `{ "message": "...", "url": "..." }`; anything else is shown as text. */
-function messageOf(text: string): string {
-  try {
-    const parsed = JSON.parse(text) as { message?: unknown };
-    if (typeof parsed.message === 'string') return parsed.message;
-  } catch {
-    // not JSON
-  }
-  return text.slice(0, 300);
 }

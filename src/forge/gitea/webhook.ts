@@ -1,4 +1,5 @@
-import { formPayload, githubStylePullRequest, githubStylePush, hmacHex, isForm, jsonObject, safeEqual } from '../github/webhook.js';
+import { safeEqual } from '../../util/safe-equal.js';
+import { formPayload, githubStylePullRequest, githubStylePush, hmacHex, isForm, jsonObject } from '../github/webhook.js';
 import type { WebhookParser } from '../types.js';
 
 /** Gitea says `synchronized` where GitHub says `synchronize`. */

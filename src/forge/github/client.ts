@@ -1,7 +1,7 @@
 import { Octokit } from '@octokit/rest';
-import { syncComments, type CommentApi } from '../comments.js';
-import { toForgeError, type ForgeOperation } from '../errors.js';
-import { FORGE_TIMEOUT_MS, FORGE_USER_AGENT, type CommentSync, type Forge, type ForgeClientOptions, type PullRequestRef, type StatusRequest } from '../types.js';
+import { upsertWith } from '../comments.js';
+import { forgeCaller, withTimeout, type ForgeCall } from '../errors.js';
+import { FORGE_TIMEOUT_MS, FORGE_USER_AGENT, type Forge, type ForgeClientOptions, type PullRequestRef, type StatusRequest } from '../types.js';
 
 export const GITHUB_API_URL = 'https://api.github.com';
 
@@ -15,34 +15,44 @@ const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {}
 export class GitHubForge implements Forge {
   readonly name = 'github';
   readonly maxCommentChars = 65_536;
+  readonly upsertComment: Forge['upsertComment'];
   readonly #octokit: Octokit;
   readonly #owner: string;
   readonly #repo: string;
-  readonly #token: string;
+  readonly #call: ForgeCall;
 
   constructor(options: ForgeClientOptions) {
     const [owner, repo] = options.repo.split('/');
     this.#owner = owner ?? '';
     this.#repo = repo ?? '';
-    this.#token = options.token;
+    this.#call = forgeCaller(this.name, options.token, options.repo);
     const timeoutMs = options.timeoutMs ?? FORGE_TIMEOUT_MS;
     this.#octokit = new Octokit({
       auth: options.token,
       baseUrl: options.baseUrl.replace(/\/+$/, ''),
       userAgent: FORGE_USER_AGENT,
       log: quiet,
-      request: {
-        // Octokit has no timeout of its own: each request gets one, on top of any signal it carries.
-        fetch: (url: string | URL, init: RequestInit = {}) => fetch(url, { ...init, signal: init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs) }),
-      },
+      // Octokit has no timeout of its own: each request gets one, on top of any signal it carries.
+      request: { fetch: (url: string | URL, init: RequestInit = {}) => fetch(url, { ...init, signal: withTimeout(init.signal, timeoutMs) }) },
+    });
+    const where = { owner: this.#owner, repo: this.#repo };
+    this.upsertComment = upsertWith(this.name, this.maxCommentChars, {
+      self: () => this.#call('identify token user', () => this.#login()),
+      list: (number) => this.#call('list comments', async () => (await this.#octokit.paginate(this.#octokit.rest.issues.listComments, { ...where, issue_number: number, per_page: 100 })).map((c) => ({ id: c.id, body: c.body ?? '', author: c.user?.login ?? '' })), { number }),
+      create: (number, body) => this.#call('create comment', async () => void (await this.#octokit.rest.issues.createComment({ ...where, issue_number: number, body })), { number }),
+      update: (number, id, body) => this.#call('update comment', async () => void (await this.#octokit.rest.issues.updateComment({ ...where, comment_id: id, body })), { number, comment: id }),
+      remove: (number, id) => this.#call('delete comment', async () => void (await this.#octokit.rest.issues.deleteComment({ ...where, comment_id: id })), { number, comment: id }),
     });
   }
 
-  async #call<T>(operation: ForgeOperation, run: () => Promise<T>, extra: Record<string, unknown> = {}): Promise<T> {
+  /** The login the token comments as. */
+  async #login(): Promise<string> {
     try {
-      return await run();
+      return (await this.#octokit.rest.users.getAuthenticated()).data.login;
     } catch (err) {
-      throw toForgeError(this.name, operation, err, [this.#token], { repo: `${this.#owner}/${this.#repo}`, ...extra });
+      // An installation token (Actions' GITHUB_TOKEN, a GitHub App's) may not read /user (403); GraphQL's viewer is its bot, `<app>[bot]`.
+      if ((err as { status?: unknown }).status !== 403) throw err;
+      return (await this.#octokit.graphql<{ viewer: { login: string } }>('query { viewer { login } }')).viewer.login;
     }
   }
 
@@ -67,18 +77,5 @@ export class GitHubForge implements Forge {
     // `head` is owner:branch, so a fork's branch of the same name is not ours.
     const pulls = await this.#call('list pull requests', () => this.#octokit.paginate(this.#octokit.rest.pulls.list, { owner: this.#owner, repo: this.#repo, state: 'open', head: `${this.#owner}:${branch}`, per_page: 100 }), { branch });
     return pulls.map((p) => ({ number: p.number, headBranch: p.head.ref, headSha: p.head.sha, baseBranch: p.base.ref, url: p.html_url }));
-  }
-
-  async upsertComment(number: number, marker: string, parts: string[]): Promise<CommentSync> {
-    const where = { owner: this.#owner, repo: this.#repo };
-    const api: CommentApi = {
-      forge: this.name,
-      maxChars: this.maxCommentChars,
-      list: () => this.#call('list comments', async () => (await this.#octokit.paginate(this.#octokit.rest.issues.listComments, { ...where, issue_number: number, per_page: 100 })).map((c) => ({ id: c.id, body: c.body ?? '' })), { number }),
-      create: (body) => this.#call('create comment', async () => void (await this.#octokit.rest.issues.createComment({ ...where, issue_number: number, body })), { number }),
-      update: (id, body) => this.#call('update comment', async () => void (await this.#octokit.rest.issues.updateComment({ ...where, comment_id: id, body })), { number, comment: id }),
-      remove: (id) => this.#call('delete comment', async () => void (await this.#octokit.rest.issues.deleteComment({ ...where, comment_id: id })), { number, comment: id }),
-    };
-    return syncComments(api, marker, parts);
   }
 }

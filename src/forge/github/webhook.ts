@@ -1,16 +1,9 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { safeEqual } from '../../util/safe-equal.js';
 import type { WebhookEvent, WebhookParser, WebhookVerdict } from '../types.js';
 
-// GitHub's webhook format is the one Gitea copies (and GitLab's token check is the same comparison),
+// GitHub's webhook format is the one Gitea copies (and GitLab's payloads share its JSON helpers),
 // so the helpers for the three parsers live here, with the format they come from.
-
-/** Constant-time string comparison; unequal lengths take the same time as equal ones. */
-export function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  // timingSafeEqual needs equal lengths; comparing against itself keeps the time constant.
-  return x.length === y.length ? timingSafeEqual(x, y) : (timingSafeEqual(x, x), false);
-}
 
 /** Hex HMAC-SHA256 of `data`: GitHub's X-Hub-Signature-256 (after `sha256=`) and Gitea's X-Gitea-Signature. */
 export function hmacHex(secret: string, data: Buffer): string {

@@ -1,7 +1,7 @@
-import { Commits, MergeRequestNotes, MergeRequests } from '@gitbeaker/rest';
-import { syncComments, type CommentApi } from '../comments.js';
-import { ForgeHttpError, toForgeError, type ForgeOperation } from '../errors.js';
-import { FORGE_TIMEOUT_MS, FORGE_USER_AGENT, type CommentSync, type CommitState, type Forge, type ForgeClientOptions, type PullRequestRef, type StatusRequest } from '../types.js';
+import { Commits, MergeRequestNotes, MergeRequests, Users } from '@gitbeaker/rest';
+import { upsertWith } from '../comments.js';
+import { ForgeHttpError, forgeCaller, forgeMessage, withTimeout, type ForgeCall } from '../errors.js';
+import { FORGE_TIMEOUT_MS, FORGE_USER_AGENT, type CommitState, type Forge, type ForgeClientOptions, type PullRequestRef, type StatusRequest } from '../types.js';
 
 export const GITLAB_URL = 'https://gitlab.com';
 
@@ -39,26 +39,15 @@ function onceRequester(timeoutMs: number): RequesterFn {
         const fields = options.body && !(options.body instanceof FormData) ? snakeKeys(options.body) : {};
         const hasBody = Object.keys(fields).length > 0;
         if (hasBody) headers['content-type'] = 'application/json';
-        const signal = options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
-        const res = await fetch(url, { method, headers, signal, ...(hasBody && { body: JSON.stringify(fields) }) });
+        const res = await fetch(url, { method, headers, signal: withTimeout(options.signal, timeoutMs), ...(hasBody && { body: JSON.stringify(fields) }) });
         const text = res.status === 204 ? '' : await res.text();
         const body: unknown = text && (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text || null;
-        if (!res.ok) throw new ForgeHttpError(res.status, messageOf(body));
+        if (!res.ok) throw new ForgeHttpError(res.status, forgeMessage(body));
         // The requester's generic return type is the caller's claim about the body; GitLab's JSON is what it is.
         return { body, headers: Object.fromEntries(res.headers), status: res.status } as never;
       };
     return { get: send('GET'), post: send('POST'), put: send('PUT'), patch: send('PATCH'), delete: send('DELETE') } satisfies Requester;
   };
-}
-
-/** GitLab answers `{ "message": ... }` (a string, or field → errors) or `{ "error": "..." }`. */
-function messageOf(body: unknown): string {
-  if (body && typeof body === 'object') {
-    const { message, error } = body as { message?: unknown; error?: unknown };
-    const m = message ?? error;
-    if (m !== undefined) return typeof m === 'string' ? m : JSON.stringify(m);
-  }
-  return typeof body === 'string' ? body.slice(0, 300) : '';
 }
 
 /**
@@ -69,15 +58,15 @@ function messageOf(body: unknown): string {
 export class GitLabForge implements Forge {
   readonly name = 'gitlab';
   readonly maxCommentChars = 1_000_000;
+  readonly upsertComment: Forge['upsertComment'];
   readonly #project: string;
-  readonly #token: string;
+  readonly #call: ForgeCall;
   readonly #commits: Commits<false>;
   readonly #mergeRequests: MergeRequests<false>;
-  readonly #notes: MergeRequestNotes<false>;
 
   constructor(options: ForgeClientOptions) {
     this.#project = options.repo;
-    this.#token = options.token;
+    this.#call = forgeCaller(this.name, options.token, options.repo);
     const config = {
       // gitbeaker adds /api/v4 itself: accept the API base too, as --forge-url says.
       host: options.baseUrl.replace(/\/+$/, '').replace(/\/api\/v4$/, ''),
@@ -87,28 +76,44 @@ export class GitLabForge implements Forge {
     };
     this.#commits = new Commits<false>(config);
     this.#mergeRequests = new MergeRequests<false>(config);
-    this.#notes = new MergeRequestNotes<false>(config);
-  }
-
-  async #call<T>(operation: ForgeOperation, run: () => Promise<T>, extra: Record<string, unknown> = {}): Promise<T> {
-    try {
-      return await run();
-    } catch (err) {
-      throw toForgeError(this.name, operation, err, [this.#token], { repo: this.#project, ...extra });
-    }
+    const users = new Users<false>(config);
+    const notes = new MergeRequestNotes<false>(config);
+    this.upsertComment = upsertWith(this.name, this.maxCommentChars, {
+      // The user id, not the username: a username can be renamed, and notes name their author by both.
+      self: () => this.#call('identify token user', async () => String((await users.showCurrentUser()).id)),
+      list: (number) =>
+        this.#call(
+          'list comments',
+          async () => {
+            const all = await notes.all(this.#project, number, { perPage: 100 });
+            // System notes ("added 1 commit") are GitLab's, never berth's.
+            return all.filter((n) => !n.system).map((n) => ({ id: n.id, body: n.body ?? '', author: String(n.author?.id ?? '') }));
+          },
+          { number },
+        ),
+      create: (number, body) => this.#call('create comment', async () => void (await notes.create(this.#project, number, body)), { number }),
+      update: (number, id, body) => this.#call('update comment', async () => void (await notes.edit(this.#project, number, id, { body })), { number, comment: id }),
+      remove: (number, id) => this.#call('delete comment', async () => void (await notes.remove(this.#project, number, id)), { number, comment: id }),
+    });
   }
 
   async setStatus(status: StatusRequest): Promise<void> {
     const state = STATES[status.state];
     const options = { name: status.context, description: status.description, ...(status.targetUrl && { targetUrl: status.targetUrl }) };
-    try {
-      await this.#commits.editStatus(this.#project, status.sha, state, options);
-    } catch (err) {
-      // GitLab refuses to move a status to the state it is in ("Cannot transition status via :run
-      // from :running"): the status already says what berth wants, so that is done, not failed.
-      if (err instanceof ForgeHttpError && err.status === 400 && new RegExp(`^Cannot transition status via :\\w+ from :${state}\\b`).test(err.detail)) return;
-      throw toForgeError(this.name, 'set status', err, [this.#token], { repo: this.#project, sha: status.sha, context: status.context });
-    }
+    await this.#call(
+      'set status',
+      async () => {
+        try {
+          await this.#commits.editStatus(this.#project, status.sha, state, options);
+        } catch (err) {
+          // GitLab refuses to move a status to the state it is in ("Cannot transition status via :run
+          // from :running"): the status already says what berth wants, so that is done, not failed.
+          if (err instanceof ForgeHttpError && err.status === 400 && new RegExp(`^Cannot transition status via :\\w+ from :${state}\\b`).test(err.detail)) return;
+          throw err;
+        }
+      },
+      { sha: status.sha, context: status.context },
+    );
   }
 
   async pullRequestsFor(branch: string): Promise<PullRequestRef[]> {
@@ -117,26 +122,5 @@ export class GitLabForge implements Forge {
     return found
       .filter((mr) => mr.source_project_id === undefined || mr.source_project_id === mr.target_project_id)
       .map((mr) => ({ number: mr.iid, headBranch: mr.source_branch, headSha: mr.sha, baseBranch: mr.target_branch, ...(mr.web_url && { url: mr.web_url }) }));
-  }
-
-  async upsertComment(number: number, marker: string, parts: string[]): Promise<CommentSync> {
-    const api: CommentApi = {
-      forge: this.name,
-      maxChars: this.maxCommentChars,
-      list: () =>
-        this.#call(
-          'list comments',
-          async () => {
-            const notes = (await this.#notes.all(this.#project, number, { perPage: 100 }));
-            // System notes ("added 1 commit") are GitLab's, never berth's.
-            return notes.filter((n) => !n.system).map((n) => ({ id: n.id, body: n.body ?? '' }));
-          },
-          { number },
-        ),
-      create: (body) => this.#call('create comment', async () => void (await this.#notes.create(this.#project, number, body)), { number }),
-      update: (id, body) => this.#call('update comment', async () => void (await this.#notes.edit(this.#project, number, id, { body })), { number, comment: id }),
-      remove: (id) => this.#call('delete comment', async () => void (await this.#notes.remove(this.#project, number, id)), { number, comment: id }),
-    };
-    return syncComments(api, marker, parts);
   }
 }

@@ -1,4 +1,5 @@
-import { isNullSha, jsonObject, pick, safeEqual, text, type JsonObject } from '../github/webhook.js';
+import { safeEqual } from '../../util/safe-equal.js';
+import { isNullSha, jsonObject, pick, text, type JsonObject } from '../github/webhook.js';
 import type { WebhookEvent, WebhookParser, WebhookVerdict } from '../types.js';
 
 /** Merge request actions that change what a plan shows; approvals and the like do not. */

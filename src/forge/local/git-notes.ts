@@ -26,6 +26,8 @@ export class GitNotesForge implements Forge {
   async setStatus(status: StatusRequest): Promise<void> {
     const { sha, context, state, description, targetUrl } = status;
     const lines = ((await this.notes.readNote(sha)) ?? '').split('\n').filter((l) => l && !l.startsWith(`${context}: `));
+    // berth's own descriptions are one line already (fitDescription), but this format is only sound if
+    // every status is: a second line would start no context, so it would never be replaced or removed.
     lines.push(`${context}: ${state} — ${description.replaceAll(/[\r\n]+/g, ' ')} (${this.now().toISOString()})${targetUrl ? ` ${targetUrl}` : ''}`);
     await this.notes.writeNote(sha, lines.sort().join('\n') + '\n');
   }
