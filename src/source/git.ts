@@ -41,7 +41,8 @@ export function redactUrl(url: string): string {
   }
 }
 
-function isRemote(location: string): boolean {
+/** True for an HTTP(S) URL: a remote berth clones; anything else is a local path. */
+export function isRemote(location: string): boolean {
   return /^https?:\/\//.test(location);
 }
 
@@ -82,6 +83,50 @@ export function localGitdir(dir: string): string {
   return fs.existsSync(path.join(dir, '.git')) ? path.join(dir, '.git') : dir;
 }
 
+/**
+ * Makes `gitdir` a repository whose `origin` is `url`, unless it is one already: the clone berth
+ * fetches a remote into. `url` is the redacted URL: credentials reach the server only through onAuth.
+ * Bare when `dir` is `gitdir` itself.
+ */
+export async function initClone(gitdir: string, url: string, dir = gitdir): Promise<void> {
+  if (fs.existsSync(path.join(gitdir, 'config'))) return;
+  await mkdir(dir, { recursive: true });
+  await git.init({ fs, dir, gitdir, bare: dir === gitdir });
+  await git.addRemote({ fs, dir, gitdir, remote: 'origin', url });
+}
+
+/** A commit and its id, read once and passed on. */
+export interface ReadCommit {
+  sha: string;
+  commit: CommitObject;
+}
+
+/**
+ * Resolves `ref` to a commit, read once: the first of `refs` that exists (an annotated tag peeled),
+ * else `ref` as an (abbreviated) commit id; undefined when none is a commit. `via` is the ref matched.
+ */
+export async function resolveCommit(gitdir: string, cache: object, ref: string, refs: readonly string[]): Promise<(ReadCommit & { via?: string }) | undefined> {
+  const readCommit = async (oid: string) => (await git.readCommit({ fs, gitdir, oid, cache })).commit;
+  for (const candidate of refs) {
+    try {
+      const oid = await git.resolveRef({ fs, gitdir, ref: candidate });
+      const commit = await readCommit(oid).catch(() => undefined);
+      if (commit) return { sha: oid, commit, via: candidate };
+      const sha = (await git.readTag({ fs, gitdir, oid })).tag.object;
+      return { sha, commit: await readCommit(sha), via: candidate };
+    } catch {
+      // try the next form
+    }
+  }
+  if (!/^[0-9a-f]{4,40}$/i.test(ref)) return undefined;
+  try {
+    const sha = await git.expandOid({ fs, gitdir, oid: ref.toLowerCase(), cache });
+    return { sha, commit: await readCommit(sha) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Sorts an isomorphic-git error at the edge: authentication, a missing object or ref, or transient trouble. */
 export function wrapGitError(err: unknown, action: string, location: string, context: Record<string, unknown>): GitError {
   if (err instanceof GitError) return err;
@@ -96,7 +141,7 @@ export function wrapGitError(err: unknown, action: string, location: string, con
 
 /**
  * Reads the config files of a tree from the object store, the one way every revision of a Git repo
- * is read (GitSource.read, a merge preview): only berth.yaml, apps/, overlays/ and plugins/; size
+ * is read (GitSource.read, RepoWriter.snapshot, a merge preview): only berth.yaml, apps/, overlays/ and plugins/; size
  * limits (limits.ts) checked before a blob is decoded; symlinks followed only to YAML files in the
  * tree. Blobs are cached by id between reads, so a new tree reads only what changed.
  */
@@ -231,7 +276,7 @@ export class GitSource {
   readonly #gitdir: string;
   readonly #dir: string;
   readonly #remote: boolean;
-  readonly #auth: GitAuth;
+  readonly #onAuth: () => { username: string; password: string } | undefined;
   readonly #cache = {};
   readonly #files: ConfigTreeReader;
   #remoteHead: string | undefined;
@@ -239,7 +284,7 @@ export class GitSource {
   constructor(location: string, options: { stateDir: string; auth?: GitAuth; gitdir?: string }) {
     this.#remote = isRemote(location);
     const access = remoteAccess(location, options.auth);
-    this.#auth = access.auth;
+    this.#onAuth = authCallback(access.auth);
     this.location = access.location;
     if (this.#remote) {
       this.#dir = repoStateDir(options.stateDir, this.location);
@@ -260,8 +305,6 @@ export class GitSource {
     return this.#files.lastBlobReads;
   }
 
-  #onAuth = (): { username: string; password: string } | undefined => authCallback(this.#auth)();
-
   #wrap(err: unknown, action: string, context: Record<string, unknown>): GitError {
     return wrapGitError(err, action, this.location, context);
   }
@@ -271,13 +314,7 @@ export class GitSource {
     if (!this.#remote) return;
     const base = { fs, http, dir: this.#dir, gitdir: this.#gitdir, cache: this.#cache, onAuth: this.#onAuth };
     try {
-      await mkdir(this.#dir, { recursive: true });
-      const exists = fs.existsSync(path.join(this.#gitdir, 'config'));
-      // location is the redacted URL: credentials reach the server only through onAuth.
-      if (!exists) {
-        await git.init({ fs, dir: this.#dir, gitdir: this.#gitdir });
-        await git.addRemote({ fs, dir: this.#dir, gitdir: this.#gitdir, remote: 'origin', url: this.location });
-      }
+      await initClone(this.#gitdir, this.location, this.#dir);
       // HEAD: the remote's default branch; remembered because a fresh clone has no local HEAD to resolve.
       const result = await git.fetch({ ...base, url: this.location, remote: 'origin', ...(branch !== 'HEAD' && { ref: branch }), singleBranch: true, depth: 1, tags: false, prune: false });
       if (branch === 'HEAD' && result.fetchHead) this.#remoteHead = result.fetchHead;
@@ -287,32 +324,15 @@ export class GitSource {
   }
 
   /** Resolves a branch, tag (annotated ones peeled) or (abbreviated) sha to its commit, read once. */
-  async #resolveCommit(ref: string): Promise<{ sha: string; branch?: string; commit: CommitObject }> {
-    const readCommit = async (oid: string) => (await git.readCommit({ fs, gitdir: this.#gitdir, oid, cache: this.#cache })).commit;
-    if (this.#remote && ref === 'HEAD' && this.#remoteHead) return { sha: this.#remoteHead, commit: await readCommit(this.#remoteHead) };
-    const candidates = this.#remote ? [`refs/remotes/origin/${ref}`, `refs/tags/${ref}`, ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`, `refs/remotes/origin/${ref}`, ref];
-    for (const candidate of candidates) {
-      try {
-        const oid = await git.resolveRef({ fs, gitdir: this.#gitdir, ref: candidate });
-        const commit = await readCommit(oid).catch(() => undefined);
-        if (!commit) {
-          const sha = (await git.readTag({ fs, gitdir: this.#gitdir, oid })).tag.object;
-          return { sha, commit: await readCommit(sha) };
-        }
-        return { sha: oid, commit, ...(candidate.includes('heads/') || candidate.includes('remotes/') ? { branch: ref } : {}) };
-      } catch {
-        // try the next form
-      }
+  async #resolveCommit(ref: string): Promise<ReadCommit & { branch?: string }> {
+    if (this.#remote && ref === 'HEAD' && this.#remoteHead) {
+      return { sha: this.#remoteHead, commit: (await git.readCommit({ fs, gitdir: this.#gitdir, oid: this.#remoteHead, cache: this.#cache })).commit };
     }
-    if (/^[0-9a-f]{4,40}$/.test(ref)) {
-      try {
-        const sha = await git.expandOid({ fs, gitdir: this.#gitdir, oid: ref, cache: this.#cache });
-        return { sha, commit: await readCommit(sha) };
-      } catch {
-        // fall through
-      }
-    }
-    throw new GitError(`ref "${ref}" not found in ${this.location} (tried branch, tag and commit id)`, { ref });
+    const refs = this.#remote ? [`refs/remotes/origin/${ref}`, `refs/tags/${ref}`, ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`, `refs/remotes/origin/${ref}`, ref];
+    const found = await resolveCommit(this.#gitdir, this.#cache, ref, refs);
+    if (!found) throw new GitError(`ref "${ref}" not found in ${this.location} (tried branch, tag and commit id)`, { ref });
+    const { sha, commit, via } = found;
+    return { sha, commit, ...(via && (via.includes('heads/') || via.includes('remotes/')) && { branch: ref }) };
   }
 
   /** The config files of commit `ref` (branch, tag or sha), read from Git objects. */

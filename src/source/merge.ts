@@ -22,7 +22,7 @@ export interface MergeObjects {
 }
 
 /** Why a path could not be merged. */
-export type ConflictKind =
+type ConflictKind =
   /** Both sides changed the same lines (or lines next to each other) of a text file. */
   | 'content'
   /** Both sides added the path with different content. */
@@ -43,10 +43,10 @@ export interface MergeConflict {
   readonly message: string;
 }
 
-export type TreeMergeResult = { readonly ok: true; readonly tree: string } | { readonly ok: false; readonly conflicts: readonly MergeConflict[] };
+type TreeMergeResult = { readonly ok: true; readonly tree: string } | { readonly ok: false; readonly conflicts: readonly MergeConflict[] };
 
 /** The three trees of a merge; an absent one is the empty tree (the parent of a root commit, a merge with no common history). */
-export interface MergeTrees {
+interface MergeTrees {
   readonly base: string | undefined;
   readonly ours: string | undefined;
   readonly theirs: string | undefined;

@@ -1,6 +1,6 @@
 import { UsageError } from '../errors.js';
 import { readDirectoryRevision } from './directory.js';
-import { GitSource, isGitRepo, type GitAuth } from './git.js';
+import { GitSource, isGitRepo, isRemote, type GitAuth } from './git.js';
 import type { Revision } from './types.js';
 
 /** Where revisions come from: a Git repository (local or remote) or, for development, a plain directory. */
@@ -35,7 +35,7 @@ export async function readRevision(source: ConfigSource, options: { ref?: string
 }
 
 export async function openSource(location: string, options: { stateDir: string; auth?: GitAuth }): Promise<ConfigSource> {
-  if (/^https?:\/\//.test(location) || (await isGitRepo(location))) {
+  if (isRemote(location) || (await isGitRepo(location))) {
     const git = new GitSource(location, options);
     return { location: git.location, kind: 'git', fetch: (b) => git.fetch(b), read: (ref) => git.read(ref ?? 'HEAD'), git };
   }

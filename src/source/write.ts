@@ -13,7 +13,7 @@ import path from 'node:path';
 import git, { type CommitObject } from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import { BerthError, UsageError, type ErrorContext } from '../errors.js';
-import { authCallback, commitRef, ConfigTreeReader, isGitRepo, localGitdir, remoteAccess, repoStateDir, wrapGitError, type GitAuth } from './git.js';
+import { authCallback, commitRef, ConfigTreeReader, initClone, isGitRepo, isRemote, localGitdir, remoteAccess, repoStateDir, resolveCommit, wrapGitError, type GitAuth, type ReadCommit } from './git.js';
 import { mergeTrees, type MergeConflict, type MergeObjects } from './merge.js';
 import type { Revision } from './types.js';
 
@@ -21,18 +21,22 @@ import type { Revision } from './types.js';
  * Why a write to the repo changed nothing: a merge or revert conflict, a push the remote kept
  * rejecting, a work tree berth will not touch, a branch or commit that is not there.
  */
-export type RepoWriteCode = 'E_CONFLICT' | 'E_PUSH_REJECTED' | 'E_WORKTREE' | 'E_REF';
+type RepoWriteCode = 'E_CONFLICT' | 'E_PUSH_REJECTED' | 'E_WORKTREE' | 'E_REF';
+
+/** What the context of a RepoWriteError can tell beyond the branch and commit. */
+interface RepoWriteContext extends ErrorContext {
+  /** E_CONFLICT: every conflicting path with why. */
+  conflicts?: readonly MergeConflict[];
+  /** E_REF: both branches are there, but they have no commit in common (unrelated histories). */
+  unrelated?: true;
+}
 
 export class RepoWriteError extends BerthError {
-  /** The same value as `code`, typed: switch on this one. */
-  readonly writeCode: RepoWriteCode;
-  /** E_CONFLICT: every conflicting path with why. */
-  readonly conflicts: readonly MergeConflict[];
+  declare readonly code: RepoWriteCode;
+  declare readonly context: RepoWriteContext;
 
-  constructor(code: RepoWriteCode, message: string, context: ErrorContext & { conflicts?: readonly MergeConflict[] } = {}, cause?: unknown) {
+  constructor(code: RepoWriteCode, message: string, context: RepoWriteContext = {}, cause?: unknown) {
     super(code, message, context, cause);
-    this.writeCode = code;
-    this.conflicts = context.conflicts ?? [];
   }
 }
 
@@ -46,10 +50,10 @@ export interface RepoWriterOptions {
   env?: string;
 }
 
-export type RevertSpec = { branch: string; last: true } | { branch: string; to: string };
+type RevertSpec = { branch: string; last: true } | { branch: string; to: string };
 
 /** One commit reverted (`sha` the revert commit) or skipped because reverting it changes nothing. */
-export interface RevertedCommit {
+interface RevertedCommit {
   /** The commit reverted. */
   reverts: string;
   subject: string;
@@ -74,7 +78,7 @@ export interface RevertResult {
   workTreeUpdated: boolean;
 }
 
-export interface MergeSpec {
+interface MergeSpec {
   /** Branch merged (promoted) … */
   from: string;
   /** … into this one. */
@@ -85,9 +89,20 @@ export interface MergeSpec {
   fromSha?: string;
 }
 
-export interface BranchHead {
+interface BranchHead {
   branch: string;
   sha: string;
+}
+
+/**
+ * The repository at one fetch (a remote) or one look (a local repository), for a command to check
+ * before it writes: handed to revert or merge, the operation works on it instead of fetching again.
+ */
+interface RepoSnapshot {
+  /** HEAD (a remote's default branch), read as GitSource reads a commit: its berth.yaml names the environments' branches. */
+  readonly head: Revision;
+  /** Every branch → its newest commit. */
+  readonly branches: ReadonlyMap<string, string>;
 }
 
 export interface MergeResult {
@@ -115,6 +130,11 @@ interface Planned<R> {
   result: R;
 }
 
+/** A branch's head, with its commit when that has been read already. */
+interface Tip extends BranchHead {
+  commit?: CommitObject;
+}
+
 /** What merging a branch into another comes to, before anything moves. */
 type PlannedMerge = { kind: 'up-to-date' } | { kind: 'fast-forward' } | { kind: 'merge'; tree: string };
 
@@ -128,7 +148,7 @@ class BranchMoved extends Error {
 const DEFAULT_AUTHOR = 'berth <berth@localhost>';
 
 /** `Name <email>` → its parts; a usage error otherwise. */
-export function parseAuthor(text: string): { name: string; email: string } {
+function parseAuthor(text: string): { name: string; email: string } {
   const m = /^\s*([^<>]*?)\s*<([^<>\s]*)>\s*$/.exec(text);
   if (!m?.[1] || m[2] === undefined) throw new UsageError(`author ${JSON.stringify(text)} is not "Name <email>"`);
   return { name: m[1], email: m[2] };
@@ -140,7 +160,7 @@ function subjectOf(message: string): string {
 }
 
 /** `git revert`'s message for `commit`, plus a trailer naming berth (and the environment). */
-export function revertMessage(sha: string, commit: Pick<CommitObject, 'message' | 'parent'>, env?: string): string {
+function revertMessage(sha: string, commit: Pick<CommitObject, 'message' | 'parent'>, env?: string): string {
   const body = commit.parent.length > 1 ? `This reverts commit ${sha}, reversing\nchanges made to ${commit.parent[0]}.` : `This reverts commit ${sha}.`;
   return `Revert "${subjectOf(commit.message)}"\n\n${body}\n\nReverted-by: berth${env ? ` rollback --env ${env}` : ''}\n`;
 }
@@ -160,25 +180,23 @@ function conflictList(conflicts: readonly MergeConflict[]): string {
   return conflicts.map((c) => `\n  ${c.path} (${c.kind}): ${c.message}`).join('');
 }
 
-function isRemote(location: string): boolean {
-  return /^https?:\/\//.test(location);
-}
-
 /**
  * Makes commits on a branch of the config repo and publishes them: revert (rollback), merge
  * (promotion). A remote is worked on in a full clone of berth's own, fetched fresh before every
- * operation and pushed with a compare-and-swap on the branch; a push rejected because the branch
+ * operation (or once for a snapshot and the operation handed it) and pushed with a compare-and-swap on the branch; a push rejected because the branch
  * moved is redone once on the new head. A local repository is written in place; a checked-out
  * branch's work tree and index follow, and a work tree with changes is refused.
  */
 export class RepoWriter {
   readonly location: string;
   readonly remote: boolean;
-  readonly #auth: GitAuth;
+  readonly #onAuth: () => { username: string; password: string } | undefined;
   readonly #gitdir: string;
   /** Local non-bare repository: its work tree. */
   readonly #workTree: string | undefined;
   readonly #cache = {};
+  /** Reads merge previews; its blob cache carries over from one preview to the next. */
+  readonly #files: ConfigTreeReader;
   readonly #author: { name: string; email: string };
   readonly #env: string | undefined;
 
@@ -186,7 +204,7 @@ export class RepoWriter {
     this.remote = isRemote(location);
     const access = remoteAccess(location, options.auth);
     this.location = access.location;
-    this.#auth = access.auth;
+    this.#onAuth = authCallback(access.auth);
     this.#author = parseAuthor(options.author ?? DEFAULT_AUTHOR);
     this.#env = options.env;
     if (this.remote) {
@@ -195,23 +213,44 @@ export class RepoWriter {
       this.#gitdir = localGitdir(this.location);
       if (this.#gitdir !== this.location) this.#workTree = this.location;
     }
+    this.#files = new ConfigTreeReader(this.#gitdir, this.#cache);
   }
 
-  /** Reverts the branch's newest commit (`last`), or every first-parent commit after `to`, newest first: one revert commit each. */
-  async revert(spec: RevertSpec): Promise<RevertResult> {
-    return this.#transact([spec.branch], async (heads) => {
+  /** Fetches a remote afresh (once), then reads HEAD and the head of every branch. */
+  async snapshot(): Promise<RepoSnapshot> {
+    const fetched = await this.#sync('HEAD');
+    const sha = fetched ?? (await git.resolveRef({ fs, gitdir: this.#gitdir, ref: 'HEAD' }).catch(() => undefined));
+    if (!sha) throw new RepoWriteError('E_REF', `HEAD not found in ${this.location}: the repository has no commit yet`, { branch: 'HEAD' });
+    const head = await this.#commit(sha);
+    const branches = new Map<string, string>();
+    for (const branch of await git.listBranches({ fs, gitdir: this.#gitdir, ...(this.remote && { remote: 'origin' }) })) {
+      const at = branch === 'HEAD' ? undefined : await this.#branchHead(branch);
+      if (at) branches.set(branch, at);
+    }
+    try {
+      return { head: { ref: commitRef(sha, head), files: await this.#files.read(head.tree) }, branches };
+    } catch (err) {
+      throw wrapGitError(err, `reading commit ${sha}`, this.location, { sha });
+    }
+  }
+
+  /**
+   * Reverts the branch's newest commit (`last`), or every first-parent commit after `to`, newest
+   * first: one revert commit each. With `snapshot`, works on it instead of fetching again.
+   */
+  async revert(spec: RevertSpec, snapshot?: RepoSnapshot): Promise<RevertResult> {
+    return this.#transact([spec.branch], snapshot, async (heads) => {
       const head = heads.get(spec.branch)!;
-      const targets = 'last' in spec ? [head] : await this.#commitsAfter(spec.branch, head, spec.to);
+      const top = { sha: head, commit: await this.#commit(head) };
+      const { chain, base } = 'last' in spec ? { chain: [top], base: await this.#firstParent(top.commit) } : await this.#commitsAfter(spec.branch, top, spec.to);
       const result: RevertResult = { branch: spec.branch, before: head, after: head, commits: [], pushed: false, workTreeUpdated: false };
-      if (!targets.length) return { result: { ...result, nothingToDo: `${spec.branch} is at ${head.slice(0, 7)} already: nothing to revert` } };
+      if (!chain.length) return { result: { ...result, nothingToDo: `${spec.branch} is at ${head.slice(0, 7)} already: nothing to revert` } };
       const objects = this.#objects();
       let current = head;
-      let currentTree = (await this.#commit(head)).tree;
-      for (const sha of targets) {
-        const commit = await this.#commit(sha);
-        const parent = commit.parent[0];
-        // A merge commit is reverted against its first parent, as `git revert -m 1` does.
-        const parentTree = parent ? (await this.#commit(parent)).tree : undefined;
+      let currentTree = top.commit.tree;
+      for (const [i, { sha, commit }] of chain.entries()) {
+        // A merge commit is reverted against its first parent, as `git revert -m 1` does: the next one of the chain.
+        const parentTree = (chain[i + 1] ?? base)?.commit.tree;
         const merged = await mergeTrees({ base: commit.tree, ours: currentTree, theirs: parentTree }, objects);
         if (!merged.ok) {
           throw new RepoWriteError('E_CONFLICT', `reverting ${sha.slice(0, 7)} "${subjectOf(commit.message)}" on ${spec.branch} conflicts with later changes; nothing was changed. Conflicting files:${conflictList(merged.conflicts)}`, { branch: spec.branch, commit: sha, conflicts: merged.conflicts });
@@ -230,16 +269,19 @@ export class RepoWriter {
     });
   }
 
-  /** Merges `from` into `into` (promotion): a fast-forward when it can, else a merge commit (parents into, from). */
-  async merge(spec: MergeSpec): Promise<MergeResult> {
+  /**
+   * Merges `from` into `into` (promotion): a fast-forward when it can, else a merge commit (parents
+   * into, from). With `snapshot`, works on it instead of fetching again.
+   */
+  async merge(spec: MergeSpec, snapshot?: RepoSnapshot): Promise<MergeResult> {
     if (spec.from === spec.into) throw new UsageError(`cannot merge branch ${spec.from} into itself`);
-    return this.#transact<MergeResult>([spec.into, spec.from], async (heads) => {
+    return this.#transact<MergeResult>([spec.into, spec.from], snapshot, async (heads) => {
       const from = { branch: spec.from, sha: heads.get(spec.from)! };
       const into = { branch: spec.into, sha: heads.get(spec.into)! };
       if (spec.fromSha !== undefined && spec.fromSha !== from.sha) {
         throw new RepoWriteError('E_REF', `${spec.from} moved to ${from.sha.slice(0, 7)} after ${spec.fromSha.slice(0, 7)} was checked; nothing was merged: check it and promote again`, { branch: spec.from, expected: spec.fromSha, actual: from.sha });
       }
-      const planned = await this.#plannedMerge(spec.into, spec.from, heads);
+      const planned = await this.#plannedMerge(into, from);
       const base = { from, into, pushed: false, workTreeUpdated: false };
       if (planned.kind === 'up-to-date') return { result: { ...base, kind: 'up-to-date', after: into.sha } };
       if (planned.kind === 'fast-forward') return { update: { branch: spec.into, from: into.sha, to: from.sha, what: `merge ${spec.from}: fast-forward` }, result: { ...base, kind: 'fast-forward', after: from.sha } };
@@ -249,9 +291,9 @@ export class RepoWriter {
     });
   }
 
-  /** The newest commit of `branch` (a remote is fetched first). */
-  async head(branch: string): Promise<string> {
-    return (await this.#prepare([branch])).get(branch)!;
+  /** The newest commit of `branch` in `snapshot` (E_REF when it has no such branch). */
+  async head(branch: string, snapshot: RepoSnapshot): Promise<string> {
+    return (await this.#prepare([branch], snapshot)).get(branch)!;
   }
 
   /**
@@ -260,30 +302,33 @@ export class RepoWriter {
    */
   async previewMerge(into: string, from: string): Promise<Revision> {
     const heads = await this.#prepare([into, from]);
-    const planned = await this.#plannedMerge(into, from, heads);
+    const intoSha = heads.get(into)!;
     const fromSha = heads.get(from)!;
-    const fromCommit = await this.#commit(fromSha);
-    const tree = planned.kind === 'merge' ? planned.tree : (await this.#commit(planned.kind === 'up-to-date' ? heads.get(into)! : fromSha)).tree;
+    const source = { branch: from, sha: fromSha, commit: await this.#commit(fromSha) };
+    const planned = await this.#plannedMerge({ branch: into, sha: intoSha }, source);
+    const tree = planned.kind === 'merge' ? planned.tree : planned.kind === 'fast-forward' ? source.commit.tree : (await this.#commit(intoSha)).tree;
     try {
-      const files = await new ConfigTreeReader(this.#gitdir, this.#cache).read(tree);
-      return { ref: commitRef(fromSha, fromCommit, from), files };
+      const files = await this.#files.read(tree);
+      return { ref: commitRef(source.sha, source.commit, from), files };
     } catch (err) {
       throw wrapGitError(err, `reading the merge of ${from} into ${into}`, this.location, { into, from });
     }
   }
 
-  async #plannedMerge(into: string, from: string, heads: ReadonlyMap<string, string>): Promise<PlannedMerge> {
-    const fromSha = heads.get(from)!;
-    const intoSha = heads.get(into)!;
+  /** What merging `from` into `into` comes to; a head given with its commit is not read again. */
+  async #plannedMerge(intoHead: Tip, fromHead: Tip): Promise<PlannedMerge> {
+    const { branch: into, sha: intoSha } = intoHead;
+    const { branch: from, sha: fromSha } = fromHead;
     const base = { fs, gitdir: this.#gitdir, cache: this.#cache };
     if (fromSha === intoSha || (await git.isDescendent({ ...base, oid: intoSha, ancestor: fromSha, depth: -1 }))) return { kind: 'up-to-date' };
     if (await git.isDescendent({ ...base, oid: fromSha, ancestor: intoSha, depth: -1 })) return { kind: 'fast-forward' };
     const bases = (await git.findMergeBase({ ...base, oids: [intoSha, fromSha] })) as string[];
-    if (bases.length === 0) throw new RepoWriteError('E_REF', `${from} and ${into} have no commit in common; berth merges only branches with a common history`, { from, into });
+    if (bases.length === 0) throw new RepoWriteError('E_REF', `${from} and ${into} have no commit in common; berth merges only branches with a common history`, { from, into, unrelated: true });
     if (bases.length > 1) {
       throw new RepoWriteError('E_CONFLICT', `${from} and ${into} have ${bases.length} merge bases (criss-cross merges: ${bases.map((b) => b.slice(0, 7)).join(', ')}); merge them by hand once, then promote again`, { from, into });
     }
-    const [intoTree, fromTree, baseTree] = await Promise.all([intoSha, fromSha, bases[0]!].map(async (sha) => (await this.#commit(sha)).tree));
+    const treeOf = async (tip: { sha: string; commit?: CommitObject }) => (tip.commit ?? (await this.#commit(tip.sha))).tree;
+    const [intoTree, fromTree, baseTree] = await Promise.all([treeOf(intoHead), treeOf(fromHead), treeOf({ sha: bases[0]! })]);
     const merged = await mergeTrees({ base: baseTree, ours: intoTree, theirs: fromTree }, this.#objects());
     if (!merged.ok) {
       throw new RepoWriteError('E_CONFLICT', `merging ${from} (${fromSha.slice(0, 7)}) into ${into} (${intoSha.slice(0, 7)}) conflicts; nothing was changed. Conflicting files:${conflictList(merged.conflicts)}`, { from, into, commit: fromSha, conflicts: merged.conflicts });
@@ -291,28 +336,28 @@ export class RepoWriter {
     return { kind: 'merge', tree: merged.tree };
   }
 
-  /** The first-parent chain from `head` down to (not including) `to`, newest first. */
-  async #commitsAfter(branch: string, head: string, to: string): Promise<string[]> {
-    const target = await this.#resolveCommitish(to);
-    const chain: string[] = [];
-    for (let sha: string | undefined = head; sha !== undefined; sha = (await this.#commit(sha)).parent[0]) {
-      if (sha === target) return chain;
-      chain.push(sha);
+  /**
+   * The first-parent chain from `head` down to (not including) `to`, newest first, and `to` itself
+   * (the parent of the chain's last commit): each commit read once.
+   */
+  async #commitsAfter(branch: string, head: ReadCommit, to: string): Promise<{ chain: ReadCommit[]; base: ReadCommit }> {
+    const found = await resolveCommit(this.#gitdir, this.#cache, to, [to]);
+    if (!found) throw new RepoWriteError('E_REF', `commit ${to} not found in ${this.location}`, { ref: to });
+    const base = { sha: found.sha, commit: found.commit };
+    const chain: ReadCommit[] = [];
+    for (let at = head; at.sha !== base.sha; ) {
+      chain.push(at);
+      const parent = at.commit.parent[0] === base.sha ? base : await this.#firstParent(at.commit);
+      if (!parent) throw new RepoWriteError('E_REF', `${to} is not on the first-parent history of branch ${branch} (head ${head.sha.slice(0, 7)}); --to takes a commit the branch was at`, { branch, to });
+      at = parent;
     }
-    throw new RepoWriteError('E_REF', `${to} is not on the first-parent history of branch ${branch} (head ${head.slice(0, 7)}); --to takes a commit the branch was at`, { branch, to });
+    return { chain, base };
   }
 
-  async #resolveCommitish(ref: string): Promise<string> {
-    const base = { fs, gitdir: this.#gitdir, cache: this.#cache };
-    let oid: string | undefined;
-    if (/^[0-9a-f]{4,40}$/i.test(ref)) oid = await git.expandOid({ ...base, oid: ref.toLowerCase() }).catch(() => undefined);
-    oid ??= await git.resolveRef({ fs, gitdir: this.#gitdir, ref }).catch(() => undefined);
-    if (!oid) throw new RepoWriteError('E_REF', `commit ${ref} not found in ${this.location}`, { ref });
-    try {
-      return (await git.readCommit({ ...base, oid })).oid;
-    } catch (err) {
-      throw new RepoWriteError('E_REF', `${ref} is not a commit in ${this.location}`, { ref }, err);
-    }
+  /** The first parent of `commit`, read; undefined for a root commit. */
+  async #firstParent(commit: CommitObject): Promise<ReadCommit | undefined> {
+    const sha = commit.parent[0];
+    return sha === undefined ? undefined : { sha, commit: await this.#commit(sha) };
   }
 
   async #commit(sha: string): Promise<CommitObject> {
@@ -340,10 +385,11 @@ export class RepoWriter {
    * Runs `op` on the current heads of `branches` and publishes the one branch it moves. When the
    * branch moved meanwhile (a push rejected, a local ref changed), the operation is redone once.
    */
-  async #transact<R extends { pushed: boolean; workTreeUpdated: boolean }>(branches: string[], op: (heads: ReadonlyMap<string, string>) => Promise<Planned<R>>): Promise<R> {
+  async #transact<R extends { pushed: boolean; workTreeUpdated: boolean }>(branches: string[], snapshot: RepoSnapshot | undefined, op: (heads: ReadonlyMap<string, string>) => Promise<Planned<R>>): Promise<R> {
     let moved: BranchMoved | undefined;
     for (let attempt = 1; attempt <= 2; attempt++) {
-      const heads = await this.#prepare(branches);
+      // The first attempt works on the snapshot when there is one; a redo fetches afresh.
+      const heads = await this.#prepare(branches, attempt === 1 ? snapshot : undefined);
       const { update, result } = await op(heads);
       if (!update) return result;
       try {
@@ -360,29 +406,37 @@ export class RepoWriter {
     throw new RepoWriteError('E_PUSH_REJECTED', `${moved!.branch} kept moving while berth wrote to it (${moved!.why}); redone once, then gave up; nothing was changed. Try again`, { branch: moved!.branch });
   }
 
-  /** Fetches a remote afresh (all branches, full history); returns the heads of `branches`. */
-  async #prepare(branches: string[]): Promise<Map<string, string>> {
-    if (!this.remote && !(await isGitRepo(this.location))) throw new UsageError(`${this.location} is not a Git repository: rollback and promotion write commits to the config repo`);
-    if (this.remote) await this.#fetch(branches[0]!);
+  /** The heads of `branches`: in `snapshot` when given, else as they are now (a remote fetched afresh). */
+  async #prepare(branches: readonly string[], snapshot?: RepoSnapshot): Promise<Map<string, string>> {
+    if (!snapshot) await this.#sync(branches[0]!);
     const heads = new Map<string, string>();
     for (const branch of branches) {
-      const ref = this.remote ? `refs/remotes/origin/${branch}` : `refs/heads/${branch}`;
-      const sha = await git.resolveRef({ fs, gitdir: this.#gitdir, ref }).catch(() => undefined);
+      const sha = snapshot ? snapshot.branches.get(branch) : await this.#branchHead(branch);
       if (!sha) throw new RepoWriteError('E_REF', `branch ${branch} not found in ${this.location}`, { branch });
       heads.set(branch, sha);
     }
     return heads;
   }
 
-  async #fetch(branch: string): Promise<void> {
+  /** The newest commit of `branch` in the clone (a remote's, as of the last fetch). */
+  async #branchHead(branch: string): Promise<string | undefined> {
+    const ref = this.remote ? `refs/remotes/origin/${branch}` : `refs/heads/${branch}`;
+    return git.resolveRef({ fs, gitdir: this.#gitdir, ref }).catch(() => undefined);
+  }
+
+  /** A remote: fetched afresh, returning where `ref` is there. A local repository: checked to be one. */
+  async #sync(ref: string): Promise<string | undefined> {
+    if (this.remote) return this.#fetch(ref);
+    if (!(await isGitRepo(this.location))) throw new UsageError(`${this.location} is a plain directory: rollback and promotion write commits, so the config repo must be a Git repository (a local one or an HTTP(S) URL)`);
+    return undefined;
+  }
+
+  /** Fetches every branch of the remote, full history; returns the commit `branch` is at there. */
+  async #fetch(branch: string): Promise<string | undefined> {
     try {
-      if (!fs.existsSync(path.join(this.#gitdir, 'config'))) {
-        await mkdir(this.#gitdir, { recursive: true });
-        await git.init({ fs, dir: this.#gitdir, gitdir: this.#gitdir, bare: true });
-        // The redacted URL: credentials reach the server only through onAuth.
-        await git.addRemote({ fs, gitdir: this.#gitdir, remote: 'origin', url: this.location });
-      }
-      await git.fetch({ fs, http, gitdir: this.#gitdir, cache: this.#cache, onAuth: authCallback(this.#auth), url: this.location, remote: 'origin', ref: branch, singleBranch: false, tags: false, prune: true });
+      await initClone(this.#gitdir, this.location);
+      const result = await git.fetch({ fs, http, gitdir: this.#gitdir, cache: this.#cache, onAuth: this.#onAuth, url: this.location, remote: 'origin', ref: branch, singleBranch: false, tags: false, prune: true });
+      return result.fetchHead ?? undefined;
     } catch (err) {
       if ((err as { code?: string }).code === 'NotFoundError' && /refs?\b|Could not find/.test(String((err as Error).message))) {
         throw new RepoWriteError('E_REF', `branch ${branch} not found in ${this.location}`, { branch }, err);
@@ -397,7 +451,7 @@ export class RepoWriter {
     await git.writeRef({ fs, gitdir: this.#gitdir, ref: local, value: update.to, force: true });
     try {
       // onPrePush sees the branch as the server has it now: anything but the head berth worked on means it moved.
-      await git.push({ fs, http, gitdir: this.#gitdir, cache: this.#cache, onAuth: authCallback(this.#auth), url: this.location, remote: 'origin', ref: local, remoteRef: local, onPrePush: ({ remoteRef }) => remoteRef.oid === update.from });
+      await git.push({ fs, http, gitdir: this.#gitdir, cache: this.#cache, onAuth: this.#onAuth, url: this.location, remote: 'origin', ref: local, remoteRef: local, onPrePush: ({ remoteRef }) => remoteRef.oid === update.from });
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'UserCanceledError' || code === 'PushRejectedError') throw new BranchMoved(update.branch, 'a push to it landed first');

@@ -1,23 +1,19 @@
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { gitCmd, type GitServer } from './git-server.js';
-
-const exec = promisify(execFile);
+import { commitAll, gitCmd, gitRaw, serveBare, type GitServer } from './git-server.js';
 
 /** The message of commit `sha` in the repository at `cwd` exactly as stored (gitCmd trims output). */
 export async function rawMessage(cwd: string, sha: string): Promise<string> {
-  const { stdout } = await exec('git', ['cat-file', 'commit', sha], { cwd, encoding: 'utf8' });
-  return stdout.slice(stdout.indexOf('\n\n') + 2);
+  const commit = await gitRaw(cwd, 'cat-file', 'commit', sha);
+  return commit.slice(commit.indexOf('\n\n') + 2);
 }
 
 /** Path → content; null deletes the file. */
 export type FileChanges = Record<string, string | null>;
 
-export function writeFiles(dir: string, files: FileChanges): void {
+function writeFiles(dir: string, files: FileChanges): void {
   for (const [file, content] of Object.entries(files)) {
     const p = path.join(dir, file);
     if (content === null) {
@@ -45,11 +41,9 @@ export function workRepoAt(dir: string): WorkRepo {
   return {
     dir,
     git: run,
-    commit: async (files, message) => {
+    commit: (files, message) => {
       writeFiles(dir, files);
-      await run('add', '-A');
-      await run('commit', '-q', '--allow-empty', '-m', message);
-      return run('rev-parse', 'HEAD');
+      return commitAll(dir, message);
     },
     head: (ref = 'HEAD') => run('rev-parse', ref),
     tree: (ref) => run('rev-parse', `${ref}^{tree}`),
@@ -76,9 +70,7 @@ export async function bareCopy(work: WorkRepo, cleanup: string[]): Promise<strin
 
 /** Publishes every branch of `work` as `<name>.git` on the server (push enabled); returns its URL. */
 export async function publish(server: GitServer, name: string, work: WorkRepo): Promise<string> {
-  const bare = path.join(server.root, `${name}.git`);
-  await gitCmd(server.root, 'clone', '-q', '--bare', work.dir, bare);
-  await gitCmd(bare, 'config', 'http.receivepack', 'true');
+  await serveBare(server, name, work.dir);
   return server.url(`${name}.git`);
 }
 
@@ -88,7 +80,7 @@ export function onServer(server: GitServer, name: string): (...args: string[]) =
 }
 
 /** Where in a push another client's push lands first. */
-export type RaceAt = 'discovery' | 'pack';
+type RaceAt = 'discovery' | 'pack';
 
 /**
  * An HTTP proxy in front of `server` that runs `race` before forwarding a push: before the ref

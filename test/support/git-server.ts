@@ -96,29 +96,47 @@ export async function startGitServer(options: { token?: string } = {}): Promise<
 const run = promisify(execFile);
 
 /**
- * Runs git with a fixed identity; returns stdout. Asynchronous on purpose: the Git server runs in
- * this same process, and a synchronous call would block it from answering.
+ * Runs git with a fixed identity; returns stdout as it is. Asynchronous on purpose: the Git server
+ * runs in this same process, and a synchronous call would block it from answering.
  */
-export async function gitCmd(cwd: string, ...args: string[]): Promise<string> {
+export async function gitRaw(cwd: string, ...args: string[]): Promise<string> {
   const { stdout } = await run('git', ['-c', 'user.name=berth-test', '-c', 'user.email=test@berth.invalid', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8' });
-  return stdout.trim();
+  return stdout;
+}
+
+/** gitRaw with its output trimmed: a sha, a ref, a list of lines. */
+export async function gitCmd(cwd: string, ...args: string[]): Promise<string> {
+  return (await gitRaw(cwd, ...args)).trim();
+}
+
+/** Commits everything in the work tree `dir` (empty commits allowed); returns the new sha. */
+export async function commitAll(dir: string, message: string): Promise<string> {
+  await gitCmd(dir, 'add', '-A');
+  await gitCmd(dir, 'commit', '-q', '--allow-empty', '-m', message);
+  return gitCmd(dir, 'rev-parse', 'HEAD');
+}
+
+/** The bare repository `<name>.git` on the server, push enabled: a bare clone of `from`, else empty on `main`. Returns its path. */
+export async function serveBare(server: GitServer, name: string, from?: string): Promise<string> {
+  const bare = path.join(server.root, `${name}.git`);
+  if (from) {
+    await gitCmd(server.root, 'clone', '-q', '--bare', from, bare);
+  } else {
+    await gitCmd(server.root, 'init', '-q', '--bare', bare);
+    await gitCmd(bare, 'symbolic-ref', 'HEAD', 'refs/heads/main');
+  }
+  await gitCmd(bare, 'config', 'http.receivepack', 'true');
+  return bare;
 }
 
 /** A bare repo `name.git` on the server holding `files` (path → content) on `main`, plus a work clone. */
 export async function seedRepo(server: GitServer, name: string, fromDir: string, remoteUrl?: string): Promise<{ work: string; commit(message: string): Promise<string>; push(message: string, branch?: string): Promise<string> }> {
-  const bare = path.join(server.root, `${name}.git`);
-  await gitCmd(server.root, 'init', '-q', '--bare', bare);
-  await gitCmd(bare, 'config', 'http.receivepack', 'true');
-  await gitCmd(bare, 'symbolic-ref', 'HEAD', 'refs/heads/main');
+  await serveBare(server, name);
   const work = mkdtempSync(path.join(os.tmpdir(), 'berth-work-'));
   execFileSync('cp', ['-r', `${fromDir}/.`, work]);
   await gitCmd(work, 'init', '-q', '-b', 'main');
   await gitCmd(work, 'remote', 'add', 'origin', remoteUrl ?? server.url(`${name}.git`));
-  const commit = async (message: string): Promise<string> => {
-    await gitCmd(work, 'add', '-A');
-    await gitCmd(work, 'commit', '-q', '--allow-empty', '-m', message);
-    return gitCmd(work, 'rev-parse', 'HEAD');
-  };
+  const commit = (message: string): Promise<string> => commitAll(work, message);
   const push = async (message: string, branch = 'main'): Promise<string> => {
     const sha = await commit(message);
     await gitCmd(work, 'push', '-q', 'origin', `HEAD:${branch}`);

@@ -1,8 +1,9 @@
 import { UsageError } from '../../errors.js';
 import { HistoryStore } from '../../report/history.js';
 import type { EnvStatus } from '../../status/types.js';
+import { parseRevision } from '../../source/types.js';
 import { promotionMessage, type MergeResult } from '../../source/write.js';
-import { cliWriter } from '../context.js';
+import { cliWriter, requireEnv } from '../context.js';
 import { paint, type Out } from '../output.js';
 import { branchesAtHead, movedHow, type WriteOptions } from './rollback.js';
 
@@ -11,8 +12,6 @@ export interface PromoteOptions extends WriteOptions {
   /** FROM's controller API; without it, FROM's status is read from --state-dir. */
   fromServer?: string;
 }
-
-const ENV_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 
 /** FROM's status: from its controller's API when --from-server is given, else from the state dir. */
 async function statusOf(env: string, opts: PromoteOptions): Promise<{ status?: EnvStatus; where: string; missing?: string }> {
@@ -34,7 +33,7 @@ async function statusOf(env: string, opts: PromoteOptions): Promise<{ status?: E
  * Every reason not to promote FROM yet: its revision must be the one its controller applied, and
  * Synced and Healthy there. An empty list: go ahead.
  */
-export function promotionRefusals(env: string, branch: string, head: string, found: { status?: EnvStatus; where: string; missing?: string }): string[] {
+function promotionRefusals(env: string, branch: string, head: string, found: { status?: EnvStatus; where: string; missing?: string }): string[] {
   const status = found.status;
   if (!status) return [`no status known for ${env}: ${found.missing ?? 'none found'}`];
   if (status.env !== env) return [`the status at ${found.where} is of environment "${status.env}", not "${env}"`];
@@ -44,7 +43,7 @@ export function promotionRefusals(env: string, branch: string, head: string, fou
     const apps = status.apps.filter((a) => a.health !== 'Healthy').map((a) => `${a.app} ${a.health}${a.healthMessage ? `: ${a.healthMessage}` : ''}`);
     reasons.push(`${env} is ${status.health}, not Healthy${apps.length ? ` (${apps.join('; ')})` : ''}`);
   }
-  const applied = /@sha1:([0-9a-f]{40})$/.exec(status.lastAppliedRevision ?? '')?.[1];
+  const applied = parseRevision(status.lastAppliedRevision).sha;
   if (!applied) reasons.push(`${env} has applied no revision yet`);
   else if (applied !== head) reasons.push(`${branch}'s head ${head.slice(0, 7)} is not the revision ${env} last applied (${status.lastAppliedRevision}): ${env} has not converged to it yet`);
   return reasons;
@@ -55,15 +54,15 @@ export function promotionRefusals(env: string, branch: string, head: string, fou
  * Healthy; push. A conflict is an error that changes nothing.
  */
 export async function promoteCommand(fromEnv: string, toEnv: string, opts: PromoteOptions, out: Out): Promise<number> {
-  for (const env of [fromEnv, toEnv]) {
-    if (!ENV_NAME.test(env)) throw new UsageError(`${JSON.stringify(env)} is not an environment name: lower-case letters, digits and '-', starting with a letter`);
-  }
+  for (const env of [fromEnv, toEnv]) requireEnv({ env });
   if (fromEnv === toEnv) throw new UsageError(`promote ${fromEnv} ${toEnv}: FROM and TO are the same environment; promotion merges one environment's branch into another's`);
   const writer = cliWriter(opts);
-  const [fromBranch, toBranch] = await branchesAtHead(opts, [fromEnv, toEnv]);
+  // One fetch of a remote: berth.yaml at HEAD, FROM's head that is checked, and the merge all read it.
+  const snapshot = await writer.snapshot();
+  const [fromBranch, toBranch] = branchesAtHead(snapshot.head, writer.location, [fromEnv, toEnv]);
   if (fromBranch === toBranch) throw new UsageError(`${fromEnv} and ${toEnv} both follow branch ${fromBranch}: promotion is a merge between branches, and there is nothing to merge`);
 
-  const head = await writer.head(fromBranch!);
+  const head = await writer.head(fromBranch!, snapshot);
   const found = await statusOf(fromEnv, opts);
   const reasons = promotionRefusals(fromEnv, fromBranch!, head, found);
   if (reasons.length && !opts.force) {
@@ -80,7 +79,7 @@ export async function promoteCommand(fromEnv: string, toEnv: string, opts: Promo
     for (const r of reasons) out.info(`  - ${r}`);
   }
 
-  const result: MergeResult = await writer.merge({ from: fromBranch!, into: toBranch!, message: promotionMessage(fromEnv, toEnv), ...(!opts.force && { fromSha: head }) });
+  const result: MergeResult = await writer.merge({ from: fromBranch!, into: toBranch!, message: promotionMessage(fromEnv, toEnv), ...(!opts.force && { fromSha: head }) }, snapshot);
   if (opts.output === 'json') {
     out.print(JSON.stringify({ promoted: result.kind !== 'up-to-date', kind: result.kind, from: { env: fromEnv, ...result.from }, to: { env: toEnv, branch: result.into.branch, before: result.into.sha, after: result.after }, pushed: result.pushed, workTreeUpdated: result.workTreeUpdated, ...(reasons.length && { forced: reasons }) }, null, 2));
     return 0;

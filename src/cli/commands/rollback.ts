@@ -1,7 +1,8 @@
 import { UsageError } from '../../errors.js';
 import { loadRepositoryConfig } from '../../render/render.js';
 import { RepoWriteError, type RepoWriter, type RevertResult } from '../../source/write.js';
-import { cliWriter, openCliSource, requireEnv, type GlobalOptions } from '../context.js';
+import type { Revision } from '../../source/types.js';
+import { cliWriter, requireEnv, type GlobalOptions } from '../context.js';
 import { paint, type Out } from '../output.js';
 
 /** Options of the commands that write to the config repo. */
@@ -16,20 +17,17 @@ export interface RollbackOptions extends WriteOptions {
 }
 
 /**
- * The branch of each of `envs`, from berth.yaml on the repo's default branch (HEAD): rollback and
+ * The branch of each of `envs`, from berth.yaml at HEAD (the repo's default branch): rollback and
  * promotion write to the branches the controllers follow, whatever branch the command runs from.
  */
-export async function branchesAtHead(opts: GlobalOptions, envs: readonly string[]): Promise<string[]> {
-  const source = await openCliSource(opts);
-  if (source.kind !== 'git') throw new UsageError(`${source.location} is a plain directory: rollback and promotion write commits, so --repo must be a Git repository (a local one or an HTTP(S) URL)`);
-  if (source.git?.remote) await source.fetch('HEAD');
-  const head = await source.read('HEAD');
+export function branchesAtHead(head: Revision, location: string, envs: readonly string[]): string[] {
   const repo = loadRepositoryConfig(head);
-  if (!repo.config) throw new UsageError(`berth.yaml at HEAD of ${source.location} cannot be read (${repo.problems.map((p) => p.message).join('; ')}); run \`berth validate\``);
-  const defined = Object.keys(repo.config.environments).sort();
+  if (!repo.config) throw new UsageError(`berth.yaml at HEAD of ${location} cannot be read (${repo.problems.map((p) => p.message).join('; ')}); run \`berth validate\``);
+  const environments = repo.config.environments;
+  const defined = Object.keys(environments).sort();
   return envs.map((env) => {
-    const branch = repo.config?.environments[env]?.branch;
-    if (!branch) throw new UsageError(`environment "${env}" is not defined in berth.yaml at HEAD of ${source.location} (defined: ${defined.join(', ') || 'none'})`, { env });
+    const branch = environments[env]?.branch;
+    if (!branch) throw new UsageError(`environment "${env}" is not defined in berth.yaml at HEAD of ${location} (defined: ${defined.join(', ') || 'none'})`, { env });
     return branch;
   });
 }
@@ -49,13 +47,15 @@ export async function rollbackCommand(opts: RollbackOptions, out: Out): Promise<
   if (opts.to !== undefined && opts.last) throw new UsageError('--to SHA and --last are exclusive: --last reverts the newest commit, --to every commit after SHA');
   if (opts.to !== undefined && !opts.to.trim()) throw new UsageError('--to needs a commit id');
   const writer = cliWriter(opts, env);
-  const [branch] = await branchesAtHead(opts, [env]);
+  // One fetch of a remote: berth.yaml at HEAD names the branch, and the revert works on the same fetch.
+  const snapshot = await writer.snapshot();
+  const [branch] = branchesAtHead(snapshot.head, writer.location, [env]);
   let result: RevertResult;
   try {
-    result = await writer.revert(opts.to !== undefined ? { branch: branch!, to: opts.to } : { branch: branch!, last: true });
+    result = await writer.revert(opts.to !== undefined ? { branch: branch!, to: opts.to } : { branch: branch!, last: true }, snapshot);
   } catch (err) {
     // --to naming a commit that is not there (or not on the branch) is wrong input, not a failure.
-    if (err instanceof RepoWriteError && err.writeCode === 'E_REF' && ('to' in err.context || 'ref' in err.context)) throw new UsageError(`--to ${opts.to}: ${err.message}`, err.context);
+    if (err instanceof RepoWriteError && err.code === 'E_REF' && ('to' in err.context || 'ref' in err.context)) throw new UsageError(`--to ${opts.to}: ${err.message}`, err.context);
     throw err;
   }
   const made = result.commits.filter((c) => c.sha);
