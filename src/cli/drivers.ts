@@ -14,6 +14,7 @@ export interface DriverOptions {
   nginxListen: string;
   nginxTestCmd: string;
   nginxReloadCmd: string;
+  nginxContainer?: string;
   /** Only when given on the command line: otherwise the repo's `prune` setting decides. */
   prune?: boolean;
   /** Apps rolled out at once (apply and run). */
@@ -48,6 +49,7 @@ export function addDriverOptions(cmd: Command): Command {
     .addOption(new Option('--nginx-listen <addr>', 'listen directive of the generated server blocks').env('BERTH_NGINX_LISTEN').default('80'))
     .addOption(new Option('--nginx-test-cmd <argv>', 'command that tests the nginx config (no shell)').env('BERTH_NGINX_TEST_CMD').default('nginx -t'))
     .addOption(new Option('--nginx-reload-cmd <argv>', 'command that reloads nginx (no shell)').env('BERTH_NGINX_RELOAD_CMD').default('nginx -s reload'))
+    .addOption(new Option('--nginx-container <name>', 'nginx runs in this container on the Docker host: the test and reload commands run inside it (Docker exec API; no docker CLI needed)').env('BERTH_NGINX_CONTAINER'))
     .option('--prune', "remove containers of apps that are no longer in the repo (default: the environment's prune setting in berth.yaml, true if unset)")
     .option('--no-prune', 'keep containers of apps that are no longer in the repo');
 }
@@ -72,6 +74,7 @@ export function createDrivers(opts: DriverOptions, onWarning: (message: string) 
       listen: opts.nginxListen,
       testCmd: argv(opts.nginxTestCmd, '--nginx-test-cmd'),
       reloadCmd: argv(opts.nginxReloadCmd, '--nginx-reload-cmd'),
+      ...(opts.nginxContainer && { container: opts.nginxContainer }),
       minReloadIntervalMs: 1000,
       onWarning,
     },

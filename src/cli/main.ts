@@ -105,8 +105,17 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
 }
 
 /** Runs the CLI; returns the process exit code. Errors are printed, never thrown. */
+/**
+ * A BERTH_ variable set to the empty string counts as unset, as a flag not given: container stacks
+ * (compose's `${VAR:-}`) pass optional settings that way. Commander would read '' as a value.
+ */
+export function dropEmptyBerthVariables(env: NodeJS.ProcessEnv = process.env): void {
+  for (const [name, value] of Object.entries(env)) if (name.startsWith('BERTH_') && value === '') delete env[name];
+}
+
 export async function main(argv: string[], out: Out = consoleOut()): Promise<number> {
   const exit = { code: 0 };
+  dropEmptyBerthVariables();
   try {
     await buildProgram(out, exit).parseAsync(argv);
     return exit.code;

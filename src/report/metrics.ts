@@ -13,6 +13,8 @@ export class Metrics {
   readonly applyActions = new Counter({ name: 'berth_apply_actions_total', help: 'Plan actions applied, by kind', labelNames: ['env', 'action'], registers: [this.registry] });
   readonly triggers = new Counter({ name: 'berth_triggers_total', help: 'Reconcile triggers received, by source (many coalesce into one reconcile)', labelNames: ['env', 'trigger'], registers: [this.registry] });
   readonly driftTotal = new Counter({ name: 'berth_drift_detected_total', help: 'Drift reports (each change of what drifted counts once)', labelNames: ['env'], registers: [this.registry] });
+  readonly driftHealed = new Counter({ name: 'berth_drift_healed_total', help: 'Drift repaired by selfHeal (re-applying the applied revision)', labelNames: ['env'], registers: [this.registry] });
+  readonly driftResolved = new Counter({ name: 'berth_drift_resolved_total', help: 'Drift that ended without a heal: undone by hand, or a newer revision applied over it', labelNames: ['env'], registers: [this.registry] });
   readonly commitStatuses = new Counter({ name: 'berth_commit_statuses_total', help: 'Commit statuses handled, by forge, context kind (reconcile, drift, plan), state and outcome (delivered, failed, superseded)', labelNames: ['forge', 'kind', 'state', 'outcome'], registers: [this.registry] });
   readonly healthChanges = new Counter({ name: 'berth_health_changes_total', help: 'App health transitions, by the health entered', labelNames: ['env', 'health_status'], registers: [this.registry] });
 
@@ -32,6 +34,8 @@ export class Metrics {
         for (const [action, n] of Object.entries(e.counts)) if (n > 0) this.applyActions.inc({ env: e.env, action }, n);
       }),
       bus.on('drift.detected', (e) => void this.driftTotal.inc({ env: e.env })),
+      bus.on('drift.healed', (e) => void this.driftHealed.inc({ env: e.env })),
+      bus.on('drift.resolved', (e) => void this.driftResolved.inc({ env: e.env })),
       bus.on('health.changed', (e) => void this.healthChanges.inc({ env: e.env, health_status: e.health.status })),
       bus.on('status.changed', (e) => {
         this.appInfo.reset();

@@ -1,5 +1,5 @@
 import { DockerDriver } from './docker/driver.js';
-import { NginxDriver, type NginxOptions } from './nginx/driver.js';
+import { NginxDriver, type CommandRunner, type NginxOptions } from './nginx/driver.js';
 import type { ProxyDriver, RuntimeDriver } from './types.js';
 
 /** Options of each runtime kind. A new runtime (Swarm, several hosts) adds its kind here and one line in RUNTIMES. */
@@ -9,7 +9,8 @@ export interface RuntimeOptionsByKind {
 
 /** Options of each proxy kind. A new proxy (HAProxy) adds its kind here and one line in PROXIES. */
 export interface ProxyOptionsByKind {
-  nginx: NginxOptions;
+  /** `container`: nginx runs in that container (on the runtime's Docker), and its commands run there. */
+  nginx: NginxOptions & { container?: string };
 }
 
 export type RuntimeSelection = { [K in keyof RuntimeOptionsByKind]: { kind: K } & RuntimeOptionsByKind[K] }[keyof RuntimeOptionsByKind];
@@ -19,9 +20,21 @@ const RUNTIMES: { [K in keyof RuntimeOptionsByKind]: (o: RuntimeOptionsByKind[K]
   docker: (o) => new DockerDriver(o),
 };
 
-const PROXIES: { [K in keyof ProxyOptionsByKind]: (o: ProxyOptionsByKind[K]) => ProxyDriver } = {
-  nginx: (o) => new NginxDriver(o),
+const PROXIES: { [K in keyof ProxyOptionsByKind]: (o: ProxyOptionsByKind[K], runtime: RuntimeDriver) => ProxyDriver } = {
+  nginx: ({ container, ...o }, runtime) => new NginxDriver(container ? { ...o, runCommand: execIn(runtime, container) } : o),
 };
+
+/** Runs a command inside a container through the runtime (Docker's exec API): no docker CLI needed. */
+export function execIn(runtime: RuntimeDriver, container: string, timeoutMs = 30_000): CommandRunner {
+  return async (argv) => {
+    try {
+      const r = await runtime.exec(container, argv, timeoutMs);
+      return { ok: r.exitCode === 0, output: r.output || (r.exitCode === 0 ? '' : `exit code ${r.exitCode}`) };
+    } catch (err) {
+      return { ok: false, output: `could not run "${argv.join(' ')}" in container ${container}: ${(err as Error).message}` };
+    }
+  };
+}
 
 export interface Drivers {
   runtime: RuntimeDriver;
@@ -32,5 +45,6 @@ export interface Drivers {
 export function createDrivers(selection: { runtime: RuntimeSelection; proxy: ProxySelection }): Drivers {
   const { kind: runtimeKind, ...runtimeOptions } = selection.runtime;
   const { kind: proxyKind, ...proxyOptions } = selection.proxy;
-  return { runtime: RUNTIMES[runtimeKind](runtimeOptions), proxy: PROXIES[proxyKind](proxyOptions) };
+  const runtime = RUNTIMES[runtimeKind](runtimeOptions);
+  return { runtime, proxy: PROXIES[proxyKind](proxyOptions, runtime) };
 }

@@ -159,6 +159,9 @@ describe('controller (in-memory runtime, proxy and repo)', () => {
       assert.deepEqual(detected.map((e) => [e.apps, e.selfHeal]), [[['web'], true]]);
       assert.deepEqual(h.ofType('drift.healed').map((e) => e.apps), [['web']]);
       assert.equal(h.controller.status.syncStatus, 'Synced');
+      const metrics = await h.metrics.registry.metrics();
+      assert.match(metrics, /berth_drift_detected_total\{env="[^"]+"\} 1/);
+      assert.match(metrics, /berth_drift_healed_total\{env="[^"]+"\} 1/);
     } finally {
       await h.close();
     }

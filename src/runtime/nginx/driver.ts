@@ -18,6 +18,11 @@ export interface NginxOptions {
   listen: string;
   testCmd: string[];
   reloadCmd: string[];
+  /**
+   * Runs testCmd and reloadCmd. Default: a local process (no shell). With nginx in its own container
+   * the factory passes one that runs them inside it through the Docker API (`--nginx-container`).
+   */
+  runCommand?: CommandRunner;
   /** Minimum time between two reloads (reloads drop requests when too frequent). */
   minReloadIntervalMs: number;
   /** How long to wait for nginx to serve a reloaded config before warning (reload is asynchronous). */
@@ -43,17 +48,22 @@ function fetchGeneration(host: string, port: number, env: string): Promise<strin
 /** Consecutive answers with the new generation that count as "nginx serves it" (20 ms apart). */
 const LIVE_CONFIRMATIONS = 10;
 
-interface CommandResult {
+export interface CommandResult {
   ok: boolean;
   output: string;
 }
 
-function run(argv: string[]): Promise<CommandResult> {
+export type CommandRunner = (argv: string[]) => Promise<CommandResult>;
+
+/** Runs argv as a local process, without a shell, for at most 30 s. */
+export function runLocal(argv: string[]): Promise<CommandResult> {
   return new Promise((resolve) => {
     const [cmd, ...args] = argv;
     if (!cmd) return resolve({ ok: false, output: 'empty command' });
     execFile(cmd, args, { timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ ok: !err, output: `${stderr}${stdout}`.trim() || (err ? err.message : '') });
+      const notFound = (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+      const why = notFound ? `${cmd}: command not found (is it installed and on PATH? with nginx in its own container, use --nginx-container)` : err?.message;
+      resolve({ ok: !err, output: (notFound ? why : `${stderr}${stdout}`.trim() || why) ?? '' });
     });
   });
 }
@@ -202,6 +212,7 @@ export class NginxDriver implements ProxyDriver {
       this.#written.set(env, next);
       await this.#write(file, next);
     }
+    const run = this.#opts.runCommand ?? runLocal;
     const test = await run(this.#opts.testCmd);
     if (!test.ok) {
       await this.#restore(env, file, previous);
