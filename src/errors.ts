@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'E_GIT'
   | 'E_PLAN_STALE'
   | 'E_FORGE'
+  | 'E_PLUGIN'
+  | 'E_PLUGIN_STATE'
   | 'E_CONFLICT'
   | 'E_PUSH_REJECTED'
   | 'E_WORKTREE'

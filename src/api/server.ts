@@ -1,3 +1,5 @@
+import type { PluginView } from '../plugins/host.js';
+import type { PluginHealth } from '../plugins/types.js';
 import http from 'node:http';
 import type { Controller } from '../controller/controller.js';
 import type { PreviewRequest } from '../controller/preview.js';
@@ -24,6 +26,17 @@ export interface ApiOptions {
   events?: EventLog;
   /** Commit statuses handled lately, for GET /api/v1/commit-statuses. */
   statuses?: { recent(): StatusDelivery[] };
+  /** The plugin host of `berth run`: GET /api/v1/plugins, …/:name/health, POST …/:name/reload, GET /api/v1/extension-points. */
+  plugins?: PluginApi;
+}
+
+/** What the API shows and does with plugins. */
+export interface PluginApi {
+  list(): PluginView[];
+  health(name: string): Promise<(PluginHealth & { state: string }) | undefined>;
+  reload(name: string): Promise<PluginView>;
+  maintenance(name: string, on: boolean): Promise<PluginView>;
+  extensionPoints(): unknown;
 }
 
 /** What serve() calls: the API as a plain Request → Response function. */
@@ -116,7 +129,33 @@ export function createApi(controller: Controller, options: ApiOptions): ApiHandl
       return report ? json(200, report) : error(503, 'nothing reconciled yet: drift is measured against the revision berth applied');
     }
     if (route === 'GET /api/v1/commit-statuses') return json(200, options.statuses?.recent() ?? []);
-    if (route === 'GET /api/v1/plugins') return json(200, controller.lastDesired?.plugins ?? []);
+    if (route === 'GET /api/v1/plugins') return json(200, options.plugins?.list() ?? []);
+    if (route === 'GET /api/v1/extension-points') return json(200, options.plugins?.extensionPoints() ?? []);
+    const pluginMatch = /^(GET|POST) \/api\/v1\/plugins\/([^/]+)\/(health|reload|maintenance)$/.exec(route);
+    if (pluginMatch) {
+      const [, method, raw, what] = pluginMatch;
+      const name = decodeSegment(raw!);
+      if (name === undefined) return error(400, `the plugin name in ${url.pathname} is not valid percent-encoding`);
+      if (!options.plugins) return error(404, 'plugins are not enabled in this process');
+      if (what === 'health' && method === 'GET') {
+        const h = await options.plugins.health(name);
+        return h ? json(h.ok ? 200 : 503, { plugin: name, ...h }) : error(404, `no plugin ${JSON.stringify(name)} is enabled in environment ${controller.deps.env}`);
+      }
+      if ((what === 'reload' || what === 'maintenance') && method === 'POST') {
+        if (!options.apiToken) return error(403, 'mutating endpoints are disabled: start berth run with --api-token (or BERTH_API_TOKEN)');
+        if (!bearerOk(req, options.apiToken)) return error(401, 'missing or wrong bearer token');
+        if (!options.plugins.list().some((p) => p.name === name)) return error(404, `no plugin ${JSON.stringify(name)} is enabled in environment ${controller.deps.env}`);
+        if (what === 'reload') return json(200, await options.plugins.reload(name));
+        // ?on=false (or body {"on": false}) puts it back; anything else takes it out of service.
+        const on = url.searchParams.get('on') !== 'false' && !/"on"\s*:\s*false/.test(body.toString('utf8'));
+        try {
+          return json(200, await options.plugins.maintenance(name, on));
+        } catch (err) {
+          return error(409, (err as Error).message);
+        }
+      }
+      return error(405, `${method} is not allowed on ${url.pathname}`);
+    }
     if (route === 'POST /api/v1/sync') {
       if (!options.apiToken) return error(403, 'mutating endpoints are disabled: start berth run with --api-token (or BERTH_API_TOKEN)');
       if (!bearerOk(req, options.apiToken)) return error(401, 'missing or wrong bearer token');

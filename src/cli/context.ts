@@ -7,6 +7,7 @@ import type { GitAuth } from '../source/git.js';
 import { openSource, readRevision, type ConfigSource } from '../source/open.js';
 import { RepoWriter } from '../source/write.js';
 import type { Revision } from '../source/types.js';
+import { manifestsOf, pluginCatalog } from './plugins.js';
 import { chainSecretSources, envSecretSource, fileSecretSource, loadDigestKey, type SecretSource } from '../render/secrets.js';
 
 /** Options every command understands; each also reads a BERTH_* environment variable. */
@@ -25,6 +26,8 @@ export interface GlobalOptions {
   gitUsername?: string;
   /** plan and apply: retire --env, which berth.yaml no longer defines. */
   pruneEnvironment?: boolean;
+  /** --plugin-dir folders. */
+  pluginDir?: string[];
 }
 
 /** The Git credentials the options give (--git-token, --git-username). */
@@ -74,7 +77,8 @@ export async function desiredStateFor(opts: GlobalOptions, unresolvedSecrets: Re
   const env = requireEnv(opts);
   const revision = await cliRevision(opts, env);
   if (opts.pruneEnvironment) checkPruneEnvironment(revision, env);
-  const rendered = desiredState(revision, env, { secrets: secretSourceFor(opts, unresolvedSecrets === 'allow' ? 'existing' : 'create'), unresolvedSecrets, ...(opts.pruneEnvironment && { pruneEnvironment: true }) });
+  const plugins = manifestsOf(await pluginCatalog(opts));
+  const rendered = desiredState(revision, env, { secrets: secretSourceFor(opts, unresolvedSecrets === 'allow' ? 'existing' : 'create'), unresolvedSecrets, plugins, ...(opts.pruneEnvironment && { pruneEnvironment: true }) });
   if (!rendered.ok) throw new ValidationError(rendered.problems, env);
   return rendered.state;
 }

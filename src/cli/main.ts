@@ -15,6 +15,8 @@ import { addApplyOptions, addDriverOptions, defaultStateDir } from './drivers.js
 import { addForgeOptions } from './forge-options.js';
 import { historyCommand, runCommand, statusCommand, type RunOptions } from './commands/run.js';
 import { consoleOut, paint, type Out } from './output.js';
+import { pluginDirOption } from './plugins.js';
+import { pluginsCommand, type PluginsOptions } from './commands/plugins.js';
 
 /** Exit code of a usage error (a bad option or value): sysexits' EX_USAGE, apart from plan's 2 ("changes"). */
 export const EXIT_USAGE = 64;
@@ -38,6 +40,7 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
       .addOption(new Option('--ref <ref>', 'branch, tag or commit to read (Git repositories); default: the environment\'s branch, else HEAD').env('BERTH_REF'))
       .addOption(new Option('--state-dir <dir>', 'where berth keeps locks, history and clones').env('BERTH_STATE_DIR').default(defaultStateDir()))
       .addOption(new Option('--git-token <token>', 'token for HTTP(S) Git remotes (never logged)').env('BERTH_GIT_TOKEN'))
+      .addOption(pluginDirOption())
       .addOption(new Option('--git-username <name>', 'username sent with --git-token').env('BERTH_GIT_USERNAME'));
 
   const run =
@@ -85,6 +88,10 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
     .addOption(new Option('--server <url>', 'controller API').env('BERTH_SERVER').default('http://127.0.0.1:7654'))
     .addOption(new Option('--limit <n>', 'how many').default('20'))
     .action(run(historyCommand));
+  global(program.command('plugins'))
+    .description('list the plugins berth can run (built-in, --plugin-dir, npm packages) with their integrity digests; with --env, the Plugin documents that enable them and their state in the controller at --server')
+    .addOption(new Option('--server <url>', 'controller API').env('BERTH_SERVER').default('http://127.0.0.1:7654'))
+    .action(run<PluginsOptions>(pluginsCommand));
   global(program.command('rollback'))
     .description("revert commits on --env's branch (from berth.yaml at HEAD) and push them; berth then converges to the revert as to any commit")
     .option('--to <sha>', 'revert every commit after this one on the branch (first-parent history), newest first, one revert commit each')
@@ -104,7 +111,6 @@ export function buildProgram(out: Out, exit: { code: number }): Command {
   return program;
 }
 
-/** Runs the CLI; returns the process exit code. Errors are printed, never thrown. */
 /**
  * A BERTH_ variable set to the empty string counts as unset, as a flag not given: container stacks
  * (compose's `${VAR:-}`) pass optional settings that way. Commander would read '' as a value.
@@ -113,6 +119,7 @@ export function dropEmptyBerthVariables(env: NodeJS.ProcessEnv = process.env): v
   for (const [name, value] of Object.entries(env)) if (name.startsWith('BERTH_') && value === '') delete env[name];
 }
 
+/** Runs the CLI; returns the process exit code. Errors are printed, never thrown. */
 export async function main(argv: string[], out: Out = consoleOut()): Promise<number> {
   const exit = { code: 0 };
   dropEmptyBerthVariables();

@@ -4,12 +4,15 @@ import type { EventBus } from '../events/bus.js';
 import type { Trigger } from '../events/types.js';
 import type { FailedReplica } from '../health/monitor.js';
 import type { Plan } from '../plan/types.js';
+import type { PluginHost } from '../plugins/host.js';
+import type { PluginManifests } from '../render/plugins.js';
 import { DocCache } from '../render/doc-cache.js';
 import { envBranch } from '../render/render.js';
 import type { SecretSource } from '../render/secrets.js';
 import type { DesiredState } from '../render/types.js';
 import { checkDrift, readAppliedRevision, type DriftReport } from '../reconcile/drift.js';
 import { loadMemory, type ReconcileMemory } from '../reconcile/memory.js';
+import { scaledOf, type ReconcilePlugins } from '../reconcile/plugins.js';
 import { reconcile, type HealthSource, type ReconcileOutcome } from '../reconcile/reconcile.js';
 import type { HistoryStore } from '../report/history.js';
 import type { Metrics } from '../report/metrics.js';
@@ -52,13 +55,15 @@ export interface ControllerDeps {
   runtimeDebounceMs?: number;
   /** Reconnect delay of a lost event stream (runtime, proxy): base, doubled per failure, capped. */
   streamBackoff?: Backoff;
+  /** The plugins that exist (render checks Plugin documents against them) and the host that runs them. */
+  plugins?: { manifests: PluginManifests; host?: Pick<PluginHost, 'sync' | 'preApply' | 'postApply'> };
 }
 
 /** Runtime events that may mean drift (a container killed, stopped, removed, renamed, changed or restarted by hand). */
 const DRIFT_ACTIONS: ReadonlySet<string> = new Set(['die', 'destroy', 'stop', 'kill', 'oom', 'start', 'restart', 'pause', 'unpause', 'rename', 'update']);
 
 /** Triggers that re-check live state against the revision already read: nothing in the repo changed, so Git is not asked. */
-const RECHECKS: ReadonlySet<Trigger> = new Set<Trigger>(['runtime', 'proxy', 'health']);
+const RECHECKS: ReadonlySet<Trigger> = new Set<Trigger>(['runtime', 'proxy', 'health', 'scaler']);
 
 /** A reconcile asked for: `fetch` reads the newest revision from the source first. */
 interface Request {
@@ -105,6 +110,7 @@ export class Controller {
   #events: AbortController | undefined;
   readonly #unsubscribe: (() => void)[] = [];
   #stopped = false;
+  #suspended: { reason: string; since: string } | undefined;
 
   constructor(deps: ControllerDeps) {
     this.deps = deps;
@@ -169,12 +175,49 @@ export class Controller {
     this.#recheckTimers.set(trigger, timer);
   }
 
+  #reconcilePlugins(plugins: NonNullable<ControllerDeps['plugins']>): ReconcilePlugins {
+    const { host } = plugins;
+    return {
+      manifests: plugins.manifests,
+      ...(host && {
+        sync: (configs) => host.sync(configs).catch((err: unknown) => this.deps.log.error({ env: this.deps.env, err }, 'plugin host failed to follow the repo')),
+        preApply: (ctx) => host.preApply(ctx),
+        postApply: (ctx) => host.postApply(ctx),
+      }),
+      scaled: () => scaledOf(this.memory),
+    };
+  }
+
+  /** Set while reconciling is paused (a plugin's `suspend` command): triggers wait, folded into one. */
+  get suspended(): { reason: string; since: string } | undefined {
+    return this.#suspended;
+  }
+
+  /** Pauses reconciling after the current reconcile; triggers are kept (folded) until resume(). */
+  suspend(reason: string): void {
+    if (this.#suspended) return;
+    this.#suspended = { reason, since: new Date(this.deps.clock.now()).toISOString() };
+    this.deps.log.warn({ env: this.deps.env, reason }, 'reconciling suspended');
+  }
+
+  /** Resumes reconciling; what was triggered meanwhile runs now, as one reconcile. */
+  resume(): void {
+    if (!this.#suspended) return;
+    this.#suspended = undefined;
+    this.deps.log.info({ env: this.deps.env }, 'reconciling resumed');
+    const waiting = this.#pending;
+    if (waiting && !this.#running && !this.#stopped) {
+      this.#pending = undefined;
+      this.#start(waiting);
+    }
+  }
+
   /** Asks for a reconcile (`force`: a person asked, held versions are tried again). Returns whether it was folded into one already running or queued. */
   trigger(trigger: Trigger, options: { force?: boolean } = {}): { coalesced: boolean } {
     this.deps.metrics.triggers.inc({ env: this.deps.env, trigger });
     const request: Request = { trigger, force: options.force ?? false, fetch: !RECHECKS.has(trigger) };
     if (this.#stopped) return { coalesced: true };
-    if (this.#running) {
+    if (this.#running || this.#suspended) {
       this.#pending = merge(this.#pending, request);
       return { coalesced: true };
     }
@@ -187,8 +230,10 @@ export class Controller {
       this.#running = undefined;
       // A trigger that arrived after the loop's last look at #pending must still run.
       const late = this.#pending;
-      this.#pending = undefined;
-      if (late && !this.#stopped) this.#start(late);
+      if (late && !this.#stopped && !this.#suspended) {
+        this.#pending = undefined;
+        this.#start(late);
+      }
     });
   }
 
@@ -210,7 +255,7 @@ export class Controller {
 
   async #loop(first: Request): Promise<void> {
     let next: Request | undefined = first;
-    while (next && !this.#stopped) {
+    while (next && !this.#stopped && !(next !== first && this.#suspended)) {
       this.#pending = undefined;
       try {
         await this.#reconcile(next);
@@ -243,6 +288,7 @@ export class Controller {
         ...(this.deps.prune !== undefined && { prune: this.deps.prune }),
         ...(this.deps.hooks && { hooks: this.deps.hooks }),
         ...(this.deps.parallelism !== undefined && { parallelism: this.deps.parallelism }),
+        ...(this.deps.plugins && { plugins: this.#reconcilePlugins(this.deps.plugins) }),
       },
       { trigger, force },
     );

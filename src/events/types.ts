@@ -6,7 +6,7 @@ import type { AppResult, HealthStatus, ReasonCode, ReconcileResult } from '../st
  * hand) and `health` (a replica failed its health check) re-check live state against the revision
  * already fetched: they never wait on the Git server.
  */
-export type Trigger = 'startup' | 'poll' | 'watch' | 'webhook' | 'manual' | 'cron' | 'retry' | 'cli' | 'runtime' | 'proxy' | 'health';
+export type Trigger = 'startup' | 'poll' | 'watch' | 'webhook' | 'manual' | 'cron' | 'retry' | 'cli' | 'runtime' | 'proxy' | 'health' | 'plugin' | 'scaler';
 
 /** Steps of one app's rollout, in the order they usually happen. */
 export type Phase = 'pull' | 'start' | 'wait' | 'switch' | 'drain' | 'stop' | 'remove' | 'done' | 'rolled-back' | 'failed' | 'skipped';
@@ -58,11 +58,32 @@ export interface EventPayloads {
   'health.failed': { env: string; app: string; replica: string; containerId: string; failures: number; message: string };
   /** The environment's status was recomputed (after each reconcile and on every health change). */
   'status.changed': { env: string; status: EnvStatus };
+  /** A plugin moved from one lifecycle state to another (src/plugins/lifecycle.ts); `reason` says why when it is not the plain path. */
+  'plugin.stateChanged': { env: string; plugin: string; use: string; from: string; to: string; reason?: string };
+  /** A scaler plugin set an app's replicas (within the repo's `scaling` bounds); not drift. */
+  'scaling.decision': { env: string; app: string; scaler: string; from: number; to: number; declared: number; reason: string };
   /** Something failed outside a reconcile's own result: a source fetch, an observe. */
   'reconcile.error': { env: string; revision?: string; trigger: Trigger; reason: ReasonCode; message: string };
 }
 
 export type EventType = keyof EventPayloads;
+
+/** Every event type, at run time (a new event must be added here: the compiler says so). */
+export const EVENT_TYPES: readonly EventType[] = Object.keys({
+  'reconcile.started': true,
+  'reconcile.finished': true,
+  'reconcile.error': true,
+  'app.progress': true,
+  'app.result': true,
+  'drift.detected': true,
+  'drift.healed': true,
+  'drift.resolved': true,
+  'health.changed': true,
+  'health.failed': true,
+  'status.changed': true,
+  'plugin.stateChanged': true,
+  'scaling.decision': true,
+} satisfies Record<EventType, true>) as EventType[];
 
 /** An event as subscribers receive it: its type, a sequence number and time, and the payload. */
 export type BerthEvent<K extends EventType = EventType> = K extends EventType ? { type: K; seq: number; time: string } & EventPayloads[K] : never;

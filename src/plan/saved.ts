@@ -47,21 +47,27 @@ export function parseSavedPlan(text: string, secrets: SecretSource, file: string
   if (typeof raw !== 'object' || raw === null || plan.version !== 1 || !Array.isArray(plan.apps) || typeof plan.env !== 'string' || !plan.live) {
     throw new UsageError(`${file} is not a saved plan of this berth version (expected "version": 1 with env, apps and live); make one with berth plan --env ENV --output json`, { file });
   }
+  // Every secret the plan holds (env values, a health check's password…) comes back as a SecretValue,
+  // once its current value is known and matches the digest the plan was made with.
   for (const app of plan.apps) {
-    const env = app.desired?.template.env;
-    if (!env) continue;
-    for (const [name, value] of Object.entries(env as Record<string, unknown>)) {
-      if (!isSavedSecret(value)) continue;
-      if (!('hmac' in value)) {
-        throw new BerthError('E_PLAN_STALE', `saved plan is stale: it was made by an older berth (unkeyed secret digest, secret "${value.secretRef}" of app ${app.app}); make a new plan`, { file, app: app.app });
+    const restore = (value: unknown, where: string): unknown => {
+      if (isSavedSecret(value)) {
+        if (!('hmac' in value)) {
+          throw new BerthError('E_PLAN_STALE', `saved plan is stale: it was made by an older berth (unkeyed secret digest, secret "${value.secretRef}" of app ${app.app}); make a new plan`, { file, app: app.app });
+        }
+        const secret = new SecretValue(value.secretRef, secrets.get(value.secretRef), secrets.digestKey);
+        if (!secret.resolved) throw new UsageError(`saved plan needs secret "${value.secretRef}" (app ${app.app}, ${where}); set ${secretEnvName(value.secretRef)} or pass --secrets-file`, { file, app: app.app });
+        if (secret.digest().slice(0, DIGEST_CHARS) !== value.hmac) {
+          throw new BerthError('E_PLAN_STALE', `saved plan is stale: secret "${value.secretRef}" (app ${app.app}) has changed since the plan was made (or the plan was made with another --state-dir, whose secret digest key differs); make a new plan`, { file, app: app.app });
+        }
+        return secret;
       }
-      const secret = new SecretValue(value.secretRef, secrets.get(value.secretRef), secrets.digestKey);
-      if (!secret.resolved) throw new UsageError(`saved plan needs secret "${value.secretRef}" (app ${app.app}, env ${name}); set ${secretEnvName(value.secretRef)} or pass --secrets-file`, { file, app: app.app });
-      if (secret.digest().slice(0, DIGEST_CHARS) !== value.hmac) {
-        throw new BerthError('E_PLAN_STALE', `saved plan is stale: secret "${value.secretRef}" (app ${app.app}) has changed since the plan was made (or the plan was made with another --state-dir, whose secret digest key differs); make a new plan`, { file, app: app.app });
+      if (value && typeof value === 'object') {
+        for (const [k, v] of Object.entries(value)) (value as Record<string, unknown>)[k] = restore(v, where ? `${where}.${k}` : k);
       }
-      env[name] = secret;
-    }
+      return value;
+    };
+    if (app.desired) restore(app.desired, '');
   }
   return plan;
 }

@@ -5,6 +5,7 @@ import { observe } from '../runtime/observe.js';
 import type { ProxyDriver, RuntimeDriver } from '../runtime/types.js';
 import type { ConfigSource } from '../source/open.js';
 import { parseRevision, type Revision } from '../source/types.js';
+import { scaledOf, withScaling } from './plugins.js';
 import { planOptions, type HealthSource, type ReconcileDeps } from './reconcile.js';
 
 /**
@@ -48,7 +49,9 @@ export async function checkDrift(
   desired: DesiredState,
 ): Promise<DriftReport> {
   const live = await observe(deps.env, deps.runtime, deps.proxy);
-  const planned = plan(desired, live, planOptions(deps, { force: false }, desired));
+  // Replicas a scaler set are what berth wants, not drift.
+  const wanted = withScaling(desired, scaledOf(deps.memory));
+  const planned = plan(wanted, live, planOptions(deps, { force: false }, wanted));
   const findings = driftFindings(planned);
   const held = planned.apps.filter((a) => a.held && a.actions.length).map((a) => ({ app: a.app, reason: a.held!.reason, message: a.held!.message }));
   const unhealthy = planned.apps.flatMap((a) => a.actions.filter((x) => x.cause === 'unhealthy').map((x) => ({ app: a.app, reason: x.reason })));

@@ -18,6 +18,10 @@ export interface ReconcileMemory {
   lastAttemptedRevision?: string;
   /** A revision that failed to render is recorded once, not on every poll. */
   lastFailedRenderKey?: string;
+  /** A revision whose apply a required plugin vetoed is recorded once, not on every retry. */
+  lastVetoedKey?: string;
+  /** Replicas scaler plugins set, per app (kept across restarts; clamped to the repo's bounds when used). */
+  scaled?: Record<string, { replicas: number; scaler: string; reason: string; at: string }>;
   /**
    * Drift reported and not over yet: reported once per change of what drifted, on `revision` (its
    * commit carries the drift status until it is healed or resolved).

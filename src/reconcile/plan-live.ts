@@ -1,5 +1,6 @@
 import { plan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
+import type { PluginManifests } from '../render/plugins.js';
 import type { Problem } from '../render/problems.js';
 import { desiredState, pruneFor } from '../render/retire.js';
 import type { SecretSource } from '../render/secrets.js';
@@ -18,9 +19,9 @@ export type LivePlan = { ok: true; desired: DesiredState; plan: Plan } | { ok: f
 export async function planLive(
   revision: Revision,
   env: string,
-  deps: { secrets: SecretSource; runtime: RuntimeDriver; proxy: ProxyDriver; prune?: boolean; pruneEnvironment?: boolean },
+  deps: { secrets: SecretSource; runtime: RuntimeDriver; proxy: ProxyDriver; prune?: boolean; pruneEnvironment?: boolean; plugins?: PluginManifests },
 ): Promise<LivePlan> {
-  const rendered = desiredState(revision, env, { secrets: deps.secrets, ...(deps.pruneEnvironment && { pruneEnvironment: true }) });
+  const rendered = desiredState(revision, env, { secrets: deps.secrets, ...(deps.pruneEnvironment && { pruneEnvironment: true }), ...(deps.plugins && { plugins: deps.plugins, pluginProblems: 'contain' }) });
   if (!rendered.ok) return rendered;
   const live = await observe(rendered.state.environment, deps.runtime, deps.proxy);
   const prune = pruneFor(rendered.state, deps.prune);

@@ -22,6 +22,7 @@ import { reasonOfError, type HealthStatus, type ReconcileResult } from '../statu
 import type { Clock } from '../util/clock.js';
 import { countHeals, forgetHeals, heldByLimit, reachLimits, tidyHeals } from './heal-guard.js';
 import type { ReconcileMemory } from './memory.js';
+import { hookContext, withScaling, type ReconcilePlugins } from './plugins.js';
 import { checkSavedPlan } from './saved-plan.js';
 
 /** Health per app, from probes: the health monitor in the controller, one probe round in one-shot commands. */
@@ -55,6 +56,8 @@ export interface ReconcileDeps {
   parallelism?: number;
   /** `--prune-environment`: retire `env`, which berth.yaml no longer defines (everything of it is removed). */
   pruneEnvironment?: boolean;
+  /** Plugins: their manifests for render, and (under the controller) the host that runs them. */
+  plugins?: ReconcilePlugins;
 }
 
 export interface ReconcileRequest {
@@ -75,6 +78,8 @@ export type ReconcileOutcome =
   /** A stage threw an error berth does not classify: recorded as a Failed reconcile (reason InternalError) and retried. */
   | { kind: 'crashed'; stage: ReconcileStage; error: Error; message: string; revision?: Revision; retry: true }
   | { kind: 'render-failed'; problems: Problem[]; revision: Revision; retry: false }
+  /** A lifecycle hook of a `required: true` plugin vetoed the apply: nothing changed; asked again at the retry. */
+  | { kind: 'vetoed'; plugin: string; reason: string; plan: Plan; desired: DesiredState; retry: true }
   | { kind: 'in-sync' | 'drift' | 'held'; plan: Plan; desired: DesiredState; retry: false }
   | { kind: 'applied'; plan: Plan; desired: DesiredState; report: ApplyReport; retry: boolean };
 
@@ -114,10 +119,12 @@ async function stages(run: Run): Promise<ReconcileOutcome> {
   }
   run.revision = revision;
   run.stage = 'render';
-  const rendered = desiredState(revision, deps.env, { secrets: deps.secrets, ...(deps.cache && { cache: deps.cache }), ...(deps.pruneEnvironment && { pruneEnvironment: true }) });
+  const rendered = desiredState(revision, deps.env, { secrets: deps.secrets, ...(deps.cache && { cache: deps.cache }), ...(deps.pruneEnvironment && { pruneEnvironment: true }), ...(deps.plugins && { plugins: deps.plugins.manifests, pluginProblems: 'contain' }) });
   deps.cache?.prune();
   if (!rendered.ok) return renderFailed(run, revision, rendered.problems);
-  const desired = rendered.state;
+  // Plugins follow the revision's Plugin documents (a changed one is reloaded) before anything is applied.
+  await deps.plugins?.sync?.(rendered.state.plugins);
+  const desired = withScaling(rendered.state, deps.plugins?.scaled?.());
   run.stage = 'observe';
   let live: LiveState;
   try {
@@ -143,12 +150,42 @@ async function stages(run: Run): Promise<ReconcileOutcome> {
   // Removing a retired environment's proxy config, all that is left of it, is its retirement, not a heal.
   if (healing && !desired.settings.selfHeal && (runnable.length > 0 || planned.proxy.rewrite)) {
     // Drift is only reported; a replica failing its health check is replaced all the same (a liveness probe, not drift).
-    const sick = new Set(runnable.filter(isSick).map((a) => a.app));
-    if (sick.size === 0) return drift(run, desired, planned, live);
-    await reportDrift(run, planned, driftedApps(planned).filter((a) => !sick.has(a)), planned.proxy.rewrite);
-    return apply(run, desired, only(planned, sick), live, { newRevision, healing });
+    // So is a scaler's decision: the replicas it set are the desired state, not drift.
+    const scaled = deps.plugins?.scaled?.();
+    const act = new Set(runnable.filter((a) => isSick(a) || isScaling(a, scaled)).map((a) => a.app));
+    if (act.size === 0) return drift(run, desired, planned, live);
+    await reportDrift(run, planned, driftedApps(planned).filter((a) => !act.has(a)), planned.proxy.rewrite);
+    return gatedApply(run, desired, only(planned, act), live, { newRevision, healing });
   }
-  return apply(run, desired, planned, live, { newRevision, healing });
+  return gatedApply(run, desired, planned, live, { newRevision, healing });
+}
+
+/** The apply, once lifecycle hooks agree (preApply); postApply hears the result without holding the reconcile up. */
+async function gatedApply(run: Run, desired: DesiredState, planned: Plan, live: LiveState, mode: { newRevision: boolean; healing: boolean }): Promise<ReconcileOutcome> {
+  const { deps, request } = run;
+  const ctx = hookContext(deps.env, planned.revision, request.trigger, planned);
+  const gate = await deps.plugins?.preApply?.(ctx);
+  for (const warning of gate?.warnings ?? []) deps.bus.emit('reconcile.error', { env: deps.env, revision: planned.revision, trigger: request.trigger, reason: 'PluginFailed', message: warning });
+  if (gate?.veto) return vetoed(run, desired, planned, live, gate.veto);
+  const outcome = await apply(run, desired, planned, live, mode);
+  if (deps.plugins?.postApply && outcome.kind === 'applied') void deps.plugins.postApply({ ...ctx, result: outcome.report.result });
+  return outcome;
+}
+
+/** A required plugin said no: nothing is applied; recorded once per revision, retried with backoff (the hook is asked again). */
+async function vetoed(run: Run, desired: DesiredState, planned: Plan, live: LiveState, veto: { plugin: string; reason: string }): Promise<ReconcileOutcome> {
+  const { deps } = run;
+  run.stage = 'record';
+  const rev = planned.revision;
+  const error = `apply vetoed by plugin ${veto.plugin}: ${veto.reason}`;
+  const noop = deps.memory.lastVetoedKey === desired.revisionKey;
+  deps.memory.lastVetoedKey = desired.revisionKey;
+  deps.memory.lastAttemptedRevision = rev;
+  finish(run, rev, { result: 'Failed', reason: 'Vetoed', noop, apps: [], error, reloads: 0 });
+  await publishStatus(run, desired, planned, live, new Map());
+  deps.board.update({ message: error, lastAttemptedRevision: rev }, new Date(deps.clock.now()));
+  await deps.history.writeMemory(deps.memory);
+  return { kind: 'vetoed', plugin: veto.plugin, reason: veto.reason, plan: planned, desired, retry: true };
 }
 
 /** How long to wait for Docker to finish removing containers before planning anyway. */
@@ -182,6 +219,16 @@ export function planOptions(deps: Pick<ReconcileDeps, 'memory' | 'prune' | 'cloc
   const unhealthy = new Map((deps.health?.failedReplicas?.() ?? []).map((r) => [r.containerId, `failed its health check ${r.failures} time${r.failures === 1 ? '' : 's'} in a row: ${r.message}`]));
   const prune = pruneFor(desired, deps.prune);
   return { ...(prune !== undefined && { prune }), held, now: new Date(deps.clock.now()), ...(unhealthy.size && { unhealthy }) };
+}
+
+/** An app whose only change is to the replica count a scaler set. */
+function isScaling(a: AppPlan, scaled: ReadonlyMap<string, number> | undefined): boolean {
+  return !!scaled?.has(a.app) && a.actions.every((x) => x.kind === 'scale-up' || x.kind === 'scale-down');
+}
+
+/** The apps of `planned` whose only change is to the replica count a scaler set. */
+function scalingApps(planned: Plan, scaled: ReadonlyMap<string, number> | undefined): ReadonlySet<string> {
+  return new Set(planned.apps.filter((a) => a.actions.length > 0 && isScaling(a, scaled)).map((a) => a.app));
 }
 
 /** An app with a replica to replace because it fails its health check. */
@@ -218,7 +265,9 @@ function only(planned: Plan, apps: ReadonlySet<string>): Plan {
  */
 async function guardHeals(run: Run, desired: DesiredState, live: LiveState, planned: Plan): Promise<Plan> {
   const { deps, request } = run;
-  const healed = planned.apps.filter((a) => a.actions.length > 0 && !a.held && (desired.settings.selfHeal || isSick(a)));
+  // A scaler's change is no heal: it never counts toward the flapping guard.
+  const scaled = deps.plugins?.scaled?.();
+  const healed = planned.apps.filter((a) => a.actions.length > 0 && !a.held && !isScaling(a, scaled) && (desired.settings.selfHeal || isSick(a)));
   const reached = reachLimits(deps.memory, healed, desired.apps, healLimitOf(desired), deps.clock.now(), planned.revision);
   if (reached.length === 0) return planned;
   for (const r of reached) {
@@ -350,7 +399,9 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   const { env, bus, memory } = deps;
   run.stage = 'apply';
   const rev = planned.revision;
-  const drifted = mode.newRevision ? [] : driftedApps(planned);
+  // A scaler's decision is applied here too (trigger `scaler`): it is neither drift nor a heal.
+  const scaling = scalingApps(planned, deps.plugins?.scaled?.());
+  const drifted = mode.newRevision ? [] : driftedApps(planned).filter((a) => !scaling.has(a));
   const proxyDrift = mode.newRevision ? undefined : planned.proxy.rewrite;
   const driftDescription = drifted.length || proxyDrift ? describeDrift(planned, drifted, proxyDrift !== undefined) : undefined;
   if (driftDescription) {
@@ -372,7 +423,7 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   });
   run.stage = 'record';
   const ran = report.apps.filter((a) => a.result !== 'Unchanged' && a.result !== 'Skipped').map((a) => a.app);
-  if (mode.healing) countHeals(memory, ran, desired.apps, deps.clock.now());
+  if (mode.healing) countHeals(memory, ran.filter((a) => !scaling.has(a)), desired.apps, deps.clock.now());
   else remember(memory, planned, report.apps);
   // A failed apply is retried as new; a rolled-back one is done with this revision (its versions are held).
   if (report.result !== 'Failed') memory.lastReconciledKey = desired.revisionKey;

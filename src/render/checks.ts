@@ -38,10 +38,11 @@ export function crossChecks(apps: readonly DesiredApp[], locate: Locator, invali
       if (owner) add('host-port-conflict', app.name, `/spec/ports/${i}/hostPort`, `host port ${port.hostPort}/${port.protocol} is already used by app "${owner}"`);
       else hostPorts.set(key, app.name);
     }
-    const probe = spec.healthCheck?.http ?? spec.healthCheck?.tcp;
-    if (probe && !spec.ports.some((p) => p.containerPort === probe.port)) {
-      const kind = spec.healthCheck?.http ? 'http' : 'tcp';
-      add('invalid-reference', app.name, `/spec/healthCheck/${kind}/port`, `health check port ${probe.port} is not published; add it to spec.ports (berth probes the published port on the host)`);
+    const hc = spec.healthCheck;
+    const probed = hc && (['http', 'tcp', 'grpc', 'redis', 'provider'] as const).map((kind) => [kind, hc[kind]?.port] as const).find(([, port]) => port !== undefined);
+    if (probed && !spec.ports.some((p) => p.containerPort === probed[1])) {
+      const [kind, port] = probed;
+      add('invalid-reference', app.name, `/spec/healthCheck/${kind}/port`, `health check port ${port} is not published; add it to spec.ports (berth probes the published port on the host)`);
     }
   }
 

@@ -8,6 +8,7 @@ export type ProblemCode =
   | 'unknown-field'
   | 'duplicate-app'
   | 'duplicate-plugin'
+  | 'unknown-plugin'
   | 'route-conflict'
   | 'host-port-conflict'
   | 'unknown-dependency'

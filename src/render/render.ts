@@ -9,8 +9,9 @@ import { joinPointer, limitProblem, valueAt, type ParsedDoc, type Position } fro
 import { compareProblems, type Problem } from './problems.js';
 import { policyChecks, resolvePolicy, type RawPolicy } from './policy.js';
 import { validateValue } from './schema.js';
+import { ANY_PLUGIN, renderPlugins, type PluginDoc, type PluginManifests } from './plugins.js';
 import { digestKeyId, secretEnvName, SecretValue, type SecretSource } from './secrets.js';
-import type { DesiredApp, DesiredState, EnvironmentConfig, EnvValue, PluginConfig, RenderedSpec, RepositoryConfig } from './types.js';
+import type { DesiredApp, DesiredState, EnvironmentConfig, EnvValue, RenderedSpec, RepositoryConfig } from './types.js';
 
 export interface RenderOptions {
   secrets: SecretSource;
@@ -21,6 +22,18 @@ export interface RenderOptions {
    * real values) or allowed (validate and render previews, e.g. in a pull request's CI).
    */
   unresolvedSecrets?: 'error' | 'allow';
+  /**
+   * The plugins that exist (discovery's manifests): Plugin documents are checked against them (the
+   * plugin named in `use`, its config against its schema, dependencies). Without it, only the
+   * Plugin schema is checked and configs are taken as they are (units that do not care for plugins).
+   */
+  plugins?: PluginManifests;
+  /**
+   * What a problem in a Plugin document does: `block` (default; validate) fails the render like any
+   * problem; `contain` (reconciles) leaves it on that plugin (`problems`), which then cannot start,
+   * and renders the apps.
+   */
+  pluginProblems?: 'block' | 'contain';
 }
 
 export type RenderResult = { ok: true; state: DesiredState } | { ok: false; problems: Problem[] };
@@ -254,13 +267,13 @@ export function renderEnvironment(revision: Revision, environment: string, optio
   problems.push(...crossChecks(apps, locator, invalidApps));
   problems.push(...policyChecks(apps, settings.policy, locator));
 
-  const plugins: PluginConfig[] = [];
+  const pluginDocs: PluginDoc[] = [];
   const pluginNames = new Map<string, string>();
   for (const file of files.filter((f) => f.path.startsWith('plugins/'))) {
     const checked = cache.check(file, 'Plugin');
     problems.push(...checked.problems);
     if (!checked.doc || checked.problems.length) continue;
-    const v = checked.doc.value as { metadata: { name: string }; spec: { type: PluginConfig['type']; use: string; enabled?: boolean; environments?: string[]; config?: Record<string, unknown> } };
+    const v = checked.doc.value as PluginDoc['value'] & { spec: { enabled?: boolean; environments?: string[] } };
     const other = pluginNames.get(v.metadata.name);
     if (other) {
       problems.push({ code: 'duplicate-plugin', file: file.path, ...checked.doc.locate('/metadata/name'), pointer: '/metadata/name', message: `plugin "${v.metadata.name}" is already defined in ${other}` });
@@ -271,11 +284,13 @@ export function renderEnvironment(revision: Revision, environment: string, optio
       if (!repo.config.environments[env]) problems.push({ code: 'unknown-environment', file: file.path, ...checked.doc.locate(`/spec/environments/${i}`), pointer: `/spec/environments/${i}`, message: `environment "${env}" is not defined in berth.yaml` });
     }
     if (v.spec.enabled === false || (v.spec.environments && !v.spec.environments.includes(environment))) continue;
-    plugins.push({ name: v.metadata.name, type: v.spec.type, use: v.spec.use, config: structuredClone(v.spec.config ?? {}), file: file.path });
+    pluginDocs.push({ file: file.path, doc: checked.doc, value: v });
   }
+  const rendered = renderPlugins(pluginDocs, options.plugins ?? ANY_PLUGIN, secretCtx, unresolved);
+  if (options.pluginProblems !== 'contain') problems.push(...rendered.problems);
+  const plugins = rendered.plugins;
 
   if (problems.length) return { ok: false, problems: dedupe(problems).sort(compareProblems) };
-  plugins.sort((a, b) => (a.name < b.name ? -1 : 1));
   return { ok: true, state: { environment, settings, revision: revision.ref, revisionKey: revisionKey(revision), apps, plugins, unresolvedSecrets: [...unresolved].sort() } };
 }
 
@@ -306,7 +321,11 @@ interface RawApp {
     env?: Record<string, string | number | boolean | { secretRef: string }>;
     ports?: Partial<RenderedSpec['ports'][number]>[];
     volumes?: Partial<RenderedSpec['volumes'][number]>[];
-    healthCheck?: Partial<NonNullable<RenderedSpec['healthCheck']>>;
+    healthCheck?: Partial<Omit<NonNullable<RenderedSpec['healthCheck']>, 'grpc' | 'redis' | 'provider'>> & {
+      grpc?: { port: number; service?: string; tls?: false };
+      redis?: { port: number; password?: { secretRef: string } };
+      provider?: { protocol: string; port?: number; config?: Record<string, unknown> };
+    };
     strategy?: Partial<RenderedSpec['strategy']>;
     route?: Partial<NonNullable<RenderedSpec['route']>> & { host: string };
   };
@@ -324,30 +343,36 @@ function resolveApp(draft: AppDraft, secrets: SecretContext, unresolved: Set<str
   const s = raw.spec;
   const env: Record<string, EnvValue> = {};
   let ok = true;
+  /** A `{ secretRef }` at `path` (what, for messages: `env DB_PASSWORD`) → its SecretValue, or undefined after reporting why. */
+  const secretOf = (ref: string, path: string[], what: string): SecretValue | undefined => {
+    const pointer = joinPointer([...path, 'secretRef']);
+    if (!(ref in secrets.declared)) {
+      const guess = didYouMean(ref, Object.keys(secrets.declared));
+      missing(pointer, `secretRef "${ref}" (${what}) is not declared in berth.yaml secrets${guess ? `; did you mean "${guess}"?` : `; add it under secrets: with a description`}`);
+      ok = false;
+      return undefined;
+    }
+    const value = secrets.source.get(ref);
+    if (value === undefined) {
+      if (!secrets.allowUnresolved) {
+        missing(pointer, `secret "${ref}" (${what}) has no value; set ${secretEnvName(ref)} or add "${ref}" to a --secrets-file (looked in ${secrets.source.describe()})`);
+        ok = false;
+        return undefined;
+      }
+      unresolved.add(ref);
+    }
+    return new SecretValue(ref, value, secrets.source.digestKey);
+  };
   for (const key of Object.keys(s.env ?? {}).sort()) {
     const v = s.env![key]!;
     if (typeof v === 'object') {
-      const pointer = joinPointer(['spec', 'env', key, 'secretRef']);
-      if (!(v.secretRef in secrets.declared)) {
-        const guess = didYouMean(v.secretRef, Object.keys(secrets.declared));
-        missing(pointer, `secretRef "${v.secretRef}" (env ${key}) is not declared in berth.yaml secrets${guess ? `; did you mean "${guess}"?` : `; add it under secrets: with a description`}`);
-        ok = false;
-        continue;
-      }
-      const value = secrets.source.get(v.secretRef);
-      if (value === undefined) {
-        if (!secrets.allowUnresolved) {
-          missing(pointer, `secret "${v.secretRef}" (env ${key}) has no value; set ${secretEnvName(v.secretRef)} or add "${v.secretRef}" to a --secrets-file (looked in ${secrets.source.describe()})`);
-          ok = false;
-          continue;
-        }
-        unresolved.add(v.secretRef);
-      }
-      env[key] = new SecretValue(v.secretRef, value, secrets.source.digestKey);
+      const secret = secretOf(v.secretRef, ['spec', 'env', key], `env ${key}`);
+      if (secret) env[key] = secret;
     } else env[key] = String(v);
   }
-  if (!ok) return undefined;
   const hc = s.healthCheck;
+  const redisPassword = hc?.redis?.password && secretOf(hc.redis.password.secretRef, ['spec', 'healthCheck', 'redis', 'password'], 'healthCheck.redis.password');
+  if (!ok) return undefined;
   const spec: RenderedSpec = {
     image: s.image,
     replicas: s.replicas ?? 1,
@@ -369,6 +394,10 @@ function resolveApp(draft: AppDraft, secrets: SecretContext, unresolved: Set<str
         ...(hc.http && { http: { ...hc.http, path: hc.http.path ?? '/' } }),
         ...(hc.tcp && { tcp: hc.tcp }),
         ...(hc.exec && { exec: hc.exec }),
+        // The newer protocols enter only when set, so the rendered form of every other check is as before.
+        ...(hc.grpc && { grpc: { port: hc.grpc.port, service: hc.grpc.service ?? '' } }),
+        ...(hc.redis && { redis: { port: hc.redis.port, ...(redisPassword && { password: redisPassword }) } }),
+        ...(hc.provider && { provider: { protocol: hc.provider.protocol, ...(hc.provider.port !== undefined && { port: hc.provider.port }), config: hc.provider.config ?? {} } }),
         intervalSeconds: hc.intervalSeconds ?? 2,
         timeoutSeconds: hc.timeoutSeconds ?? 1,
         failureThreshold: hc.failureThreshold ?? 3,

@@ -52,6 +52,30 @@ export function validateValue(kind: DocKind, value: unknown, file: string, locat
   return validateDoc(kind, { file, value, locate });
 }
 
+let pluginAjv: Ajv2020 | undefined;
+const pluginValidators = new WeakMap<object, ValidateFunction>();
+
+/** Compiles a plugin's config schema (its own ajv: plugins' schemas never mix with berth's). Throws when the schema is invalid. */
+export function compilePluginSchema(schema: Record<string, unknown>): ValidateFunction {
+  const cached = pluginValidators.get(schema);
+  if (cached) return cached;
+  pluginAjv ??= addFormats(new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false, allowUnionTypes: true, useDefaults: true }));
+  const { $id: _id, ...anonymous } = schema;
+  const validate = pluginAjv.compile(anonymous);
+  pluginValidators.set(schema, validate);
+  return validate;
+}
+
+/**
+ * Validates `value`, the part of `doc` at `prefix` (e.g. `/spec/config`), against a plugin's schema;
+ * problems point at the document's lines. Defaults the schema declares are filled in `value`.
+ */
+export function validatePart(schema: Record<string, unknown>, value: unknown, doc: ParsedDoc, prefix: string): Problem[] {
+  const validate = compilePluginSchema(schema);
+  if (validate(value)) return [];
+  return errorsToProblems((validate.errors ?? []).map((e) => ({ ...e, instancePath: prefix + e.instancePath })), doc);
+}
+
 function dotted(pointer: string): string {
   const parts = splitPointer(pointer);
   return parts.length ? parts.map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '') : '(document)';

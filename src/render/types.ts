@@ -1,3 +1,4 @@
+import type { Problem } from './problems.js';
 import type { RevisionRef } from '../source/types.js';
 import type { NginxDirectiveValue } from './nginx-directives.js';
 import type { SecretValue } from './secrets.js';
@@ -56,10 +57,17 @@ export interface PortSpec {
   protocol: 'tcp' | 'udp';
 }
 
+/** How a replica's health is checked: exactly one protocol field, then the thresholds. */
 export interface HealthCheckSpec {
   http?: { path: string; port: number; expectStatus?: number[] };
   tcp?: { port: number };
   exec?: { command: string[] };
+  /** grpc.health.v1.Health/Check on a container port; `service` "" asks about the server as a whole. */
+  grpc?: { port: number; service: string };
+  /** Redis PING on a container port, after AUTH with the resolved `password.secretRef` when set. */
+  redis?: { port: number; password?: SecretValue };
+  /** A protocol a plugin provides; render cannot know it, the probe looks it up when it runs. */
+  provider?: { protocol: string; port?: number; config: Record<string, unknown> };
   intervalSeconds: number;
   timeoutSeconds: number;
   failureThreshold: number;
@@ -126,14 +134,30 @@ export interface DesiredApp {
   specHash: string;
   /** Repo file the app came from, and the overlays applied to it, in order. */
   sources: string[];
+  /** The replicas the repo says, when a scaler plugin set spec.replicas to another count. */
+  scaledFrom?: number;
 }
 
+/** One enabled plugin of the environment (a `kind: Plugin` document), its config validated. */
 export interface PluginConfig {
+  /** metadata.name */
   name: string;
-  type: 'event-handler' | 'health-check' | 'load-balancer' | 'metrics-exporter' | 'scaler';
+  type?: 'event-handler' | 'health-check' | 'load-balancer' | 'metrics-exporter' | 'scaler' | 'lifecycle-hook' | 'message-queue';
+  /** The plugin's manifest name. */
   use: string;
+  /** Validated against the plugin's schema, defaults filled; `{ secretRef }` values are SecretValues. */
   config: Record<string, unknown>;
   file: string;
+  priority: number;
+  required: boolean;
+  timeoutSeconds: number;
+  isolation: 'inline' | 'worker';
+  memoryLimitMb: number;
+  integrity?: string;
+  /** Names (metadata.name) of the enabled plugins this one starts after. */
+  after: string[];
+  /** What is wrong with its document (unknown plugin, config against its schema, dependencies): it cannot start. */
+  problems?: Problem[];
 }
 
 /** What one environment should look like: the output of render, input of plan. */

@@ -15,6 +15,10 @@ export class Metrics {
   readonly driftTotal = new Counter({ name: 'berth_drift_detected_total', help: 'Drift reports (each change of what drifted counts once)', labelNames: ['env'], registers: [this.registry] });
   readonly driftHealed = new Counter({ name: 'berth_drift_healed_total', help: 'Drift repaired by selfHeal (re-applying the applied revision)', labelNames: ['env'], registers: [this.registry] });
   readonly driftResolved = new Counter({ name: 'berth_drift_resolved_total', help: 'Drift that ended without a heal: undone by hand, or a newer revision applied over it', labelNames: ['env'], registers: [this.registry] });
+  readonly pluginCalls = new Counter({ name: 'berth_plugin_calls_total', help: 'Calls into plugins, by extension point and outcome (ok, error, timeout)', labelNames: ['env', 'plugin', 'point', 'outcome'], registers: [this.registry] });
+  readonly pluginCallDuration = new Histogram({ name: 'berth_plugin_call_duration_seconds', help: 'Duration of calls into plugins', labelNames: ['env', 'plugin', 'point'], buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
+  readonly pluginRunning = new Gauge({ name: 'berth_plugin_running', help: '1 while a plugin is running, 0 in any other state (see GET /api/v1/plugins)', labelNames: ['env', 'plugin'], registers: [this.registry] });
+  readonly scalingDecisions = new Counter({ name: 'berth_scaling_decisions_total', help: 'Replica counts changed by scaler plugins', labelNames: ['env', 'app', 'scaler'], registers: [this.registry] });
   readonly commitStatuses = new Counter({ name: 'berth_commit_statuses_total', help: 'Commit statuses handled, by forge, context kind (reconcile, drift, plan), state and outcome (delivered, failed, superseded)', labelNames: ['forge', 'kind', 'state', 'outcome'], registers: [this.registry] });
   readonly healthChanges = new Counter({ name: 'berth_health_changes_total', help: 'App health transitions, by the health entered', labelNames: ['env', 'health_status'], registers: [this.registry] });
 

@@ -1,4 +1,5 @@
 import { DockerDriver } from './docker/driver.js';
+import { HaproxyDriver, type HaproxyOptions } from './haproxy/driver.js';
 import { NginxDriver, type CommandRunner, type NginxOptions } from './nginx/driver.js';
 import type { ProxyDriver, RuntimeDriver } from './types.js';
 
@@ -11,6 +12,8 @@ export interface RuntimeOptionsByKind {
 export interface ProxyOptionsByKind {
   /** `container`: nginx runs in that container (on the runtime's Docker), and its commands run there. */
   nginx: NginxOptions & { container?: string };
+  /** HAProxy on this host: its config file, admin socket (Runtime API), check and reload commands. */
+  haproxy: HaproxyOptions;
 }
 
 export type RuntimeSelection = { [K in keyof RuntimeOptionsByKind]: { kind: K } & RuntimeOptionsByKind[K] }[keyof RuntimeOptionsByKind];
@@ -22,6 +25,7 @@ const RUNTIMES: { [K in keyof RuntimeOptionsByKind]: (o: RuntimeOptionsByKind[K]
 
 const PROXIES: { [K in keyof ProxyOptionsByKind]: (o: ProxyOptionsByKind[K], runtime: RuntimeDriver) => ProxyDriver } = {
   nginx: ({ container, ...o }, runtime) => new NginxDriver(container ? { ...o, runCommand: execIn(runtime, container) } : o),
+  haproxy: (o) => new HaproxyDriver(o),
 };
 
 /** Runs a command inside a container through the runtime (Docker's exec API): no docker CLI needed. */
@@ -44,7 +48,12 @@ export interface Drivers {
 /** The one place that turns options into drivers: everything else takes them as parameters. */
 export function createDrivers(selection: { runtime: RuntimeSelection; proxy: ProxySelection }): Drivers {
   const { kind: runtimeKind, ...runtimeOptions } = selection.runtime;
-  const { kind: proxyKind, ...proxyOptions } = selection.proxy;
   const runtime = RUNTIMES[runtimeKind](runtimeOptions);
-  return { runtime, proxy: PROXIES[proxyKind](proxyOptions, runtime) };
+  return { runtime, proxy: buildProxy(selection.proxy, runtime) };
+}
+
+/** PROXIES[kind] with its own options: generic, so TypeScript pairs each kind with its options. */
+function buildProxy<K extends keyof ProxyOptionsByKind>(selection: { kind: K } & ProxyOptionsByKind[K], runtime: RuntimeDriver): ProxyDriver {
+  // The kind rides along in the options object: each factory reads its own fields only.
+  return PROXIES[selection.kind](selection, runtime);
 }

@@ -42,7 +42,11 @@ export type ReasonCode =
   /** A stage of a reconcile threw an error berth does not classify (a bug, a driver failing in an unforeseen way, an unwritable state dir): the message names the stage. */
   | 'InternalError'
   /** selfHeal or health-check replacements healed an app too often in a short time: berth stopped healing it. */
-  | 'HealLimitReached';
+  | 'HealLimitReached'
+  /** A lifecycle hook of a plugin marked `required: true` vetoed the apply (a maintenance window): nothing changed. */
+  | 'Vetoed'
+  /** A plugin call failed (the reconcile went on without it). */
+  | 'PluginFailed';
 
 /** Order of badness: an environment's health is the worst of its apps'. */
 export const HEALTH_ORDER: readonly HealthCode[] = ['Healthy', 'Suspended', 'Progressing', 'Unknown', 'Missing', 'Degraded'];

@@ -13,6 +13,7 @@ import { reconcile, type ReconcileOutcome } from '../../reconcile/reconcile.js';
 import { StatusBoard, initialStatus } from '../../status/board.js';
 import { systemClock } from '../../util/clock.js';
 import { checkPruneEnvironment, cliRevision, openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
+import { manifestsOf, pluginCatalog, pluginWarnings } from '../plugins.js';
 import type { DriverOptions } from '../drivers.js';
 import { paint, type Out } from '../output.js';
 import { statusOptionsFor } from '../forge.js';
@@ -68,8 +69,13 @@ export async function applyCommand(opts: ApplyOptions, out: Out): Promise<number
         ...(opts.prune !== undefined && { prune: opts.prune }),
         ...(opts.parallelism !== undefined && { parallelism: opts.parallelism }),
         ...(opts.pruneEnvironment && { pruneEnvironment: true }),
+        // Plugin documents are checked; plugins run only under `berth run`.
+        plugins: { manifests: manifestsOf(await pluginCatalog(opts)) },
       },
-      { trigger: 'cli', force: true, ...(savedPlan && { savedPlan }), onPlan: (plan, desired) => printPlan(out, opts, plan, desired.settings.retired === true) },
+      { trigger: 'cli', force: true, ...(savedPlan && { savedPlan }), onPlan: (plan, desired) => {
+          for (const warning of pluginWarnings(desired)) out.info(paint(out, 'yellow', `warning: ${warning}`));
+          printPlan(out, opts, plan, desired.settings.retired === true);
+        } },
     );
     await p.bus.flush();
     // Statuses go out before the command ends; a forge that is down is given a few seconds, then left.

@@ -6,6 +6,7 @@ import { loadMemory } from '../../reconcile/memory.js';
 import { HistoryStore } from '../../report/history.js';
 import { systemClock } from '../../util/clock.js';
 import { openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
+import { manifestsOf, pluginCatalog } from '../plugins.js';
 import { createDrivers, type DriverOptions } from '../drivers.js';
 import { paint, type Out } from '../output.js';
 
@@ -22,7 +23,7 @@ export async function driftCommand(opts: GlobalOptions & DriverOptions, out: Out
   if (!revision) {
     throw new UsageError(`no revision of environment "${env}" was applied with state dir ${opts.stateDir}: nothing to compare live state with (pass the controller's --state-dir, or --ref REVISION)`, { env });
   }
-  const rendered = desiredState(revision, env, { secrets: secretSourceFor(opts) });
+  const rendered = desiredState(revision, env, { secrets: secretSourceFor(opts), plugins: manifestsOf(await pluginCatalog(opts)), pluginProblems: 'contain' });
   if (!rendered.ok) throw new ValidationError(rendered.problems, env);
   const { runtime, proxy } = createDrivers(opts);
   const report = await checkDrift({ env, memory, clock: systemClock, runtime, proxy, ...(opts.prune !== undefined && { prune: opts.prune }) }, rendered.state);

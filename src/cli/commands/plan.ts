@@ -8,6 +8,7 @@ import { planLive } from '../../reconcile/plan-live.js';
 import { readRevision, type ConfigSource } from '../../source/open.js';
 import type { Revision } from '../../source/types.js';
 import { checkPruneEnvironment, cliWriter, openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
+import { manifestsOf, pluginCatalog, pluginWarnings } from '../plugins.js';
 import { createDrivers, type DriverOptions } from '../drivers.js';
 import { statusOptionsFor } from '../forge.js';
 import type { ForgeCliOptions } from '../forge-options.js';
@@ -53,13 +54,14 @@ export async function planCommand(opts: PlanOptions, out: Out): Promise<number> 
   const { revision, into } = await revisionToPlan(opts, env, source);
   if (opts.pruneEnvironment) checkPruneEnvironment(revision, env);
   const { runtime, proxy } = createDrivers(opts);
-  const planned = await planLive(revision, env, { secrets: secretSourceFor(opts), runtime, proxy, ...(opts.prune !== undefined && { prune: opts.prune }), ...(opts.pruneEnvironment && { pruneEnvironment: true }) });
+  const planned = await planLive(revision, env, { secrets: secretSourceFor(opts), runtime, proxy, plugins: manifestsOf(await pluginCatalog(opts)), ...(opts.prune !== undefined && { prune: opts.prune }), ...(opts.pruneEnvironment && { pruneEnvironment: true }) });
   const target = { env, context: status?.context ?? `berth/${env}`, branch: opts.ref ?? revision.ref.branch ?? 'HEAD', sha: revision.ref.sha ?? '', ...(into && { into }), ...(status?.externalUrl && { externalUrl: status.externalUrl }) };
   if (!planned.ok) {
     if (status?.forge) await postPlan(status.forge, { ...target, problems: planned.problems });
     throw new ValidationError(planned.problems, env);
   }
   const result = planned.plan;
+  for (const warning of pluginWarnings(planned.desired)) out.info(paint(out, 'yellow', `warning: ${warning}`));
   if (opts.output === 'json') out.print(serializePlan(result));
   else {
     if (planned.desired.settings.retired) out.info(paint(out, 'yellow', retirementNote(env)));

@@ -11,11 +11,15 @@ import { Metrics } from '../../report/metrics.js';
 import { systemClock } from '../../util/clock.js';
 import { parseDuration } from '../../util/units.js';
 import { cliWriter, openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
-import type { DriverOptions } from '../drivers.js';
+import { PROXY_KINDS, type DriverOptions } from '../drivers.js';
 import { paint, type Out } from '../output.js';
 import { statusOptionsFor } from '../forge.js';
 import type { ForgeCliOptions } from '../forge-options.js';
 import { buildPipeline } from '../pipeline.js';
+import { manifestsOf, pluginCatalog } from '../plugins.js';
+import { ScalingLoop } from '../../controller/scaling.js';
+import { healthProviders, type RegisteredProvider } from '../../health/providers/index.js';
+import { PluginHost } from '../../plugins/host.js';
 
 export interface RunOptions extends GlobalOptions, DriverOptions, Partial<ForgeCliOptions> {
   listen: string;
@@ -41,8 +45,29 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
     const p = buildPipeline(env, opts, log, metrics, status);
     stops.push(() => p.close());
     const secrets = secretSourceFor(opts);
-    const controller = new Controller({ env, source, runtime: p.runtime, proxy: p.proxy, history: p.history, metrics, log, clock: systemClock, secrets, bus: p.bus, health: p.health, ...(opts.prune !== undefined && { prune: opts.prune }), ...(opts.parallelism !== undefined && { parallelism: opts.parallelism }) });
+    const catalog = await pluginCatalog(opts, (message) => log.warn({ detail: message }, 'plugin discovery'));
+    // The controls plugins get (message-queue bridges); bound once the controller exists.
+    let controller: Controller | undefined;
+    const host = new PluginHost({
+      env,
+      catalog,
+      bus: p.bus,
+      log,
+      metrics,
+      healthProviders,
+      controls: {
+        sync: (reason) => void (log.info({ env, reason }, 'sync asked for by a plugin'), controller?.trigger('plugin')),
+        suspend: (reason) => controller?.suspend(reason),
+        resume: () => controller?.resume(),
+        status: () => controller?.status,
+      },
+    });
+    controller = new Controller({ env, source, runtime: p.runtime, proxy: p.proxy, history: p.history, metrics, log, clock: systemClock, secrets, bus: p.bus, health: p.health, plugins: { manifests: manifestsOf(catalog), host }, ...(opts.prune !== undefined && { prune: opts.prune }), ...(opts.parallelism !== undefined && { parallelism: opts.parallelism }) });
     await controller.init();
+    // Plugins stop after the controller (its last events still reach them), in reverse start order.
+    stops.push(() => host.close());
+    const c = controller;
+    const scaling = new ScalingLoop({ env, scalers: () => host.scalers(), desired: () => c.lastDesired, memory: () => c.memory, trigger: (t) => c.trigger(t), bus: p.bus, metrics, clock: systemClock, log });
     // Statuses still queued go out before berth stops (a forge that is down gets a few seconds).
     stops.push(async () => void (await p.closeStatuses(5000)));
     const preview = p.statuses && status.forge && source.kind === 'git' ? previewPlanner(opts, env, controller, p.statuses, status, secrets) : undefined;
@@ -56,6 +81,13 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
       branch: () => controller.branch(),
       ...(preview && { preview: (e) => preview.request(e) }),
       ...(p.statuses && { statuses: p.statuses }),
+      plugins: {
+        list: () => host.list(),
+        health: (name) => host.health(name),
+        reload: (name) => host.reload(name),
+        maintenance: (name, on) => host.maintenance(name, on),
+        extensionPoints: () => extensionPoints(host, healthProviders.list(), opts),
+      },
     });
     const server = await serve(api, opts.listen).catch((err: NodeJS.ErrnoException) => {
       throw new UsageError(`--listen ${opts.listen}: ${err.code === 'EADDRINUSE' ? 'the address is already in use (another berth run?); choose another with --listen' : err.message}`);
@@ -76,6 +108,7 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
     stops.push(startPolling(controller, intervalMs));
     if (source.git && !source.git.remote) stops.push(await watchRefs(controller, source.git.gitdir));
     if (opts.resyncCron) stops.push(scheduleResync(controller, opts.resyncCron, opts.resyncTimezone));
+    stops.push(scaling.start());
 
     await new Promise<void>((resolve) => {
       const bye = (signal: string) => {
@@ -125,7 +158,7 @@ function usage<T>(flag: string, check: () => T): T {
   }
 }
 
-async function fromServer<T>(server: string, path: string): Promise<T | undefined> {
+export async function fromServer<T>(server: string, path: string): Promise<T | undefined> {
   try {
     const res = await fetch(new URL(path, server), { signal: AbortSignal.timeout(2000) });
     return res.ok ? ((await res.json()) as T) : undefined;
@@ -170,3 +203,13 @@ export async function historyCommand(opts: GlobalOptions & { server: string; lim
   return 0;
 }
 
+
+/** GET /api/v1/extension-points: the host's plugins per point, plus what berth has built in. */
+function extensionPoints(host: PluginHost, healthChecks: RegisteredProvider[], opts: RunOptions): unknown {
+  return host.extensionPoints().map((p) => {
+    if (p.point === 'health-check') return { ...p, providers: healthChecks };
+    if (p.point === 'load-balancer') return { ...p, builtin: [...PROXY_KINDS], active: opts.proxy };
+    if (p.point === 'metrics-exporter') return { ...p, builtin: ['prometheus (GET /metrics)'] };
+    return p;
+  });
+}

@@ -3,12 +3,14 @@ import { formatProblem } from '../../render/problems.js';
 import { validateRepository } from '../../render/render.js';
 import { cliRevision, secretSourceFor, type GlobalOptions } from '../context.js';
 import { paint, type Out } from '../output.js';
+import { manifestsOf, pluginCatalog } from '../plugins.js';
 
 /** `berth validate`: render every environment (or one); print all problems; exit 1 on any. */
 export async function validateCommand(opts: GlobalOptions, out: Out): Promise<number> {
   const revision = await cliRevision(opts);
   const result = validateRepository(revision, {
     secrets: secretSourceFor(opts, 'none'),
+    plugins: manifestsOf(await pluginCatalog(opts)),
     unresolvedSecrets: opts.requireSecrets ? 'error' : 'allow',
     ...(opts.env && { environments: [opts.env] }),
   });
