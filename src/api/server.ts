@@ -106,7 +106,7 @@ export function createApi(controller: Controller, options: ApiOptions): ApiHandl
     if (route === 'GET /healthz') return json(200, { status: 'ok' });
     if (route === 'GET /readyz') return controller.ready ? json(200, { status: 'ready' }) : error(503, 'first reconcile not finished');
     if (route === 'GET /metrics') return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
-    if (route === 'GET /api/v1/status') return json(200, controller.status);
+    if (route === 'GET /api/v1/status') return json(200, { ...controller.status, ...(controller.suspended && { suspended: controller.suspended }) });
     if (route === 'GET /api/v1/apps') return json(200, controller.status.apps);
     if (appMatch) {
       const name = decodeSegment(appMatch[1]!);
@@ -145,7 +145,13 @@ export function createApi(controller: Controller, options: ApiOptions): ApiHandl
         if (!options.apiToken) return error(403, 'mutating endpoints are disabled: start berth run with --api-token (or BERTH_API_TOKEN)');
         if (!bearerOk(req, options.apiToken)) return error(401, 'missing or wrong bearer token');
         if (!options.plugins.list().some((p) => p.name === name)) return error(404, `no plugin ${JSON.stringify(name)} is enabled in environment ${controller.deps.env}`);
-        if (what === 'reload') return json(200, await options.plugins.reload(name));
+        if (what === 'reload') {
+          try {
+            return json(200, await options.plugins.reload(name));
+          } catch (err) {
+            return error(409, (err as Error).message);
+          }
+        }
         // ?on=false (or body {"on": false}) puts it back; anything else takes it out of service.
         const on = url.searchParams.get('on') !== 'false' && !/"on"\s*:\s*false/.test(body.toString('utf8'));
         try {
@@ -155,6 +161,13 @@ export function createApi(controller: Controller, options: ApiOptions): ApiHandl
         }
       }
       return error(405, `${method} is not allowed on ${url.pathname}`);
+    }
+    if (route === 'POST /api/v1/suspend' || route === 'POST /api/v1/resume') {
+      if (!options.apiToken) return error(403, 'mutating endpoints are disabled: start berth run with --api-token (or BERTH_API_TOKEN)');
+      if (!bearerOk(req, options.apiToken)) return error(401, 'missing or wrong bearer token');
+      if (route === 'POST /api/v1/resume') controller.resume();
+      else controller.suspend(url.searchParams.get('reason') ?? 'suspended through the API');
+      return json(200, { suspended: controller.suspended ?? null });
     }
     if (route === 'POST /api/v1/sync') {
       if (!options.apiToken) return error(403, 'mutating endpoints are disabled: start berth run with --api-token (or BERTH_API_TOKEN)');

@@ -56,7 +56,7 @@ export interface ControllerDeps {
   /** Reconnect delay of a lost event stream (runtime, proxy): base, doubled per failure, capped. */
   streamBackoff?: Backoff;
   /** The plugins that exist (render checks Plugin documents against them) and the host that runs them. */
-  plugins?: { manifests: PluginManifests; host?: Pick<PluginHost, 'sync' | 'preApply' | 'postApply'> };
+  plugins?: { manifests: PluginManifests; host?: Pick<PluginHost, 'sync' | 'renderTransform' | 'preApply' | 'postApply'> };
 }
 
 /** Runtime events that may mean drift (a container killed, stopped, removed, renamed, changed or restarted by hand). */
@@ -181,6 +181,7 @@ export class Controller {
       manifests: plugins.manifests,
       ...(host && {
         sync: (configs) => host.sync(configs).catch((err: unknown) => this.deps.log.error({ env: this.deps.env, err }, 'plugin host failed to follow the repo')),
+        transform: (state) => host.renderTransform(state),
         preApply: (ctx) => host.preApply(ctx),
         postApply: (ctx) => host.postApply(ctx),
       }),

@@ -60,7 +60,7 @@ export class ScalingLoop {
           if (!proposal || !Number.isInteger(proposal.replicas)) continue;
           const to = Math.min(bounds.max, Math.max(bounds.min, proposal.replicas));
           if (to !== current) {
-            memory.scaled = { ...memory.scaled, [app.name]: { replicas: to, scaler: scaler.name, reason: proposal.reason, at: now.toISOString() } };
+            memory.scaled = { ...memory.scaled, [app.name]: { replicas: to, scaler: scaler.name, reason: proposal.reason, at: now.toISOString(), pending: true } };
             bus.emit('scaling.decision', { env, app: app.name, scaler: scaler.name, from: current, to, declared, reason: proposal.reason });
             metrics.scalingDecisions.inc({ env, app: app.name, scaler: scaler.name });
             log.info({ env, app: app.name, scaler: scaler.name, from: current, to, reason: proposal.reason }, 'scaling decision');
@@ -83,12 +83,19 @@ export class ScalingLoop {
 
   /** Ticks at the shortest interval any scaler asks for (re-read each round). */
   start(): () => void {
+    let stopped = false;
     const schedule = () => {
-      const seconds = Math.min(30, ...this.#deps.scalers().map((s) => s.intervalSeconds));
+      if (stopped) return;
+      const intervals = this.#deps.scalers().map((s) => s.intervalSeconds).filter((s) => Number.isFinite(s) && s > 0);
+      // No scaler yet (plugins start with the first reconcile): look again soon rather than in 30 s.
+      const seconds = intervals.length ? Math.min(30, ...intervals) : 2;
       this.#timer = setTimeout(() => void this.tick().catch((err: unknown) => this.#deps.log.warn({ err: (err as Error).message }, 'scaling round failed')).finally(schedule), Math.max(1, seconds) * 1000);
       this.#timer.unref();
     };
     schedule();
-    return () => clearTimeout(this.#timer);
+    return () => {
+      stopped = true;
+      clearTimeout(this.#timer);
+    };
   }
 }

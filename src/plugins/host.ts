@@ -13,11 +13,12 @@ import { EVENT_TYPES, type BerthEvent, type EventType } from '../events/types.js
 import type { HealthCheckProvider } from '../health/providers/types.js';
 import type { Metrics } from '../report/metrics.js';
 import { SecretValue } from '../render/secrets.js';
-import type { PluginConfig } from '../render/types.js';
+import { checkTransformed } from '../render/transform.js';
+import type { DesiredState, PluginConfig } from '../render/types.js';
 import { canonicalJson } from '../util/canonical.js';
 import type { PluginCatalog } from './catalog.js';
 import { Lifecycle, type StateChange } from './lifecycle.js';
-import { EXTENSION_POINTS, type ApplyHookContext, type ApplyResultContext, type ControllerControls, type ExtensionPoint, type PluginDefinition, type PluginHealth, type PluginInstance, type PluginState } from './types.js';
+import { EXTENSION_POINTS, type AppStats, type ApplyHookContext, type ApplyResultContext, type ControllerControls, type ExtensionPoint, type PluginDefinition, type PluginHealth, type PluginInstance, type PluginState } from './types.js';
 import { workerFactory } from './worker.js';
 
 /** What each extension point is for (GET /api/v1/extension-points). */
@@ -53,6 +54,8 @@ export interface PluginHostDeps {
   now?: () => number;
   /** Default 15 s: how often metrics exporters are called when their config sets no intervalSeconds. */
   exportIntervalMs?: number;
+  /** What plugins get as `ctx.appStats` (app-stats.ts); without it they get none. */
+  appStats?: (app: string) => Promise<AppStats>;
 }
 
 /** A plugin as the API and `berth plugins` show it. */
@@ -71,7 +74,7 @@ export interface PluginView {
   failures: number;
 }
 
-type Point = 'create' | 'start' | 'stop' | 'health' | 'event' | 'export' | 'scale' | 'preApply' | 'postApply' | 'health-check';
+type Point = 'create' | 'start' | 'stop' | 'health' | 'event' | 'export' | 'scale' | 'preApply' | 'postApply' | 'renderTransform' | 'health-check';
 
 interface Entry {
   config: PluginConfig;
@@ -112,9 +115,19 @@ function reveal(v: unknown): unknown {
 }
 
 /** Stops an instance berth gives up on, without waiting long or counting it as a call. */
-async function halt(instance: PluginInstance): Promise<void> {
+async function halt(instance: PluginInstance | undefined): Promise<void> {
+  if (!instance || typeof instance !== 'object') return;
   await Promise.race([Promise.resolve().then(() => instance.stop?.()).catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]);
-  await instance.terminate?.().catch(() => {});
+  await terminate(instance);
+}
+
+/** Ends a worker (a no-op for inline plugins): never throws, never waits more than 5 s. */
+async function terminate(instance: PluginInstance | undefined): Promise<void> {
+  await Promise.race([Promise.resolve().then(() => instance?.terminate?.()).catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]);
+}
+
+function scalerOf(entry: { instance?: PluginInstance }): PluginInstance['scaler'] {
+  return entry.instance?.scaler;
 }
 
 function matches(filter: readonly string[] | undefined, type: EventType): boolean {
@@ -222,7 +235,8 @@ export class PluginHost {
     const state = entry.lifecycle.state;
     if (state !== 'running' && state !== 'maintenance') return { state, ok: false, message: entry.lastError?.message ?? `plugin is ${state}` };
     if (!entry.instance?.health) return { state, ok: true, message: 'running' };
-    const r = await this.#call(entry, 'health', () => entry.instance!.health!());
+    const instance = entry.instance;
+    const r = await this.#call(entry, 'health', () => instance.health!());
     return r.ok ? { state, ...r.value } : { state, ok: false, message: r.error };
   }
 
@@ -233,7 +247,8 @@ export class PluginHost {
   async preApply(ctx: ApplyHookContext): Promise<{ veto?: { plugin: string; reason: string }; warnings: string[] }> {
     const warnings: string[] = [];
     for (const entry of this.#running('preApply')) {
-      const r = await this.#call(entry, 'preApply', () => entry.instance!.hooks!.preApply!(ctx));
+      const hooks = entry.instance!.hooks!;
+      const r = await this.#call(entry, 'preApply', () => hooks.preApply!(ctx));
       const required = entry.config.required;
       if (!r.ok) {
         warnings.push(`plugin ${entry.config.name}: preApply failed (${r.error}); the apply goes on${required ? ' (a required hook stops an apply only by a veto)' : ''}`);
@@ -247,17 +262,57 @@ export class PluginHost {
     return { warnings };
   }
 
+  /**
+   * Runs every running renderTransform hook in priority order, each on the previous one's output.
+   * An output that fails the checks a repo's apps pass (schema, routes, policy) is dropped, with a
+   * warning, and counts as a failed call of that plugin.
+   */
+  async renderTransform(state: DesiredState): Promise<{ state: DesiredState; warnings: string[] }> {
+    const warnings: string[] = [];
+    let current = state;
+    for (const entry of this.#running('renderTransform')) {
+      const source = `plugin ${entry.config.name} (renderTransform)`;
+      const hooks = entry.instance!.hooks!;
+      const r = await this.#call(entry, 'renderTransform', () => hooks.renderTransform!(current));
+      if (!r.ok) {
+        warnings.push(`${source} failed (${r.error}); its change is left out`);
+        continue;
+      }
+      let checked: ReturnType<typeof checkTransformed>;
+      try {
+        checked = checkTransformed(current, r.value, source);
+      } catch (err) {
+        // An output too malformed to even check (an app without env or ports, a cycle…) is refused the same way.
+        checked = { ok: false, problems: [{ code: 'schema', file: source, line: 0, column: 0, message: `its apps cannot be checked: ${message(err)}` }] };
+      }
+      if (!checked.ok) {
+        const why = checked.problems.map((p) => p.message).join('; ');
+        this.#failed(entry, 'renderTransform', `returned apps that fail the repo's checks: ${why}`);
+        warnings.push(`${source} returned apps that fail the repo's checks (${why}); its change is left out`);
+        continue;
+      }
+      current = checked.state;
+    }
+    return { state: current, warnings };
+  }
+
   async postApply(ctx: ApplyResultContext): Promise<void> {
-    for (const entry of this.#running('postApply')) await this.#call(entry, 'postApply', () => entry.instance!.hooks!.postApply!(ctx));
+    for (const entry of this.#running('postApply')) {
+      const hooks = entry.instance!.hooks!;
+      await this.#call(entry, 'postApply', () => hooks.postApply!(ctx));
+    }
   }
 
   /** Running plugins with a scaler, in priority order (the controller's scaling loop asks them). */
   scalers(): { name: string; intervalSeconds: number; propose: NonNullable<PluginInstance['scaler']>['propose'] }[] {
     return this.#running('scaler').map((entry) => ({
       name: entry.config.name,
-      intervalSeconds: entry.instance!.scaler!.intervalSeconds ?? 30,
+      intervalSeconds: scalerOf(entry)?.intervalSeconds ?? 30,
       propose: async (input) => {
-        const r = await this.#call(entry, 'scale', () => entry.instance!.scaler!.propose(input));
+        // The instance running now: a scaler reloaded since the round began is asked in its new form.
+        const scaler = scalerOf(entry);
+        if (!scaler) return undefined;
+        const r = await this.#call(entry, 'scale', () => scaler.propose(input));
         return r.ok ? r.value : undefined;
       },
     }));
@@ -273,7 +328,7 @@ export class PluginHost {
     }));
   }
 
-  #running(kind: 'preApply' | 'postApply' | 'scaler'): Entry[] {
+  #running(kind: 'preApply' | 'postApply' | 'renderTransform' | 'scaler'): Entry[] {
     const has = (e: Entry) => (kind === 'scaler' ? !!e.instance?.scaler : !!e.instance?.hooks?.[kind]);
     return [...this.#entries.values()].filter((e) => e.lifecycle.state === 'running' && has(e)).sort((a, b) => a.config.priority - b.config.priority || (a.config.name < b.config.name ? -1 : 1));
   }
@@ -365,6 +420,7 @@ export class PluginHost {
       now: this.#deps.now ?? Date.now,
       controls: this.#deps.controls,
       metricsText: () => this.#deps.metrics.registry.metrics(),
+      ...(this.#deps.appStats && { appStats: this.#deps.appStats }),
     };
     entry.lifecycle.to('starting');
     const creating = Promise.resolve().then(async () => {
@@ -379,6 +435,7 @@ export class PluginHost {
       return this.#fail(entry, 'create', created.error);
     }
     const instance = created.value;
+    if (!instance || typeof instance !== 'object') return this.#fail(entry, 'create', `create() returned ${instance === null ? 'null' : typeof instance}, not the plugin's instance`);
     entry.instance = instance;
     if (instance.start) {
       const started = await this.#call(entry, 'start', () => instance.start!(), { starting: true });
@@ -428,6 +485,9 @@ export class PluginHost {
         if (this.#deps.healthProviders) entry.offs.push(this.#deps.healthProviders.register(guarded, config.name));
       } catch (err) {
         for (const off of entry.offs.splice(0)) off();
+        entry.abort?.abort();
+        entry.instance = undefined;
+        void halt(instance);
         this.#fail(entry, 'start', message(err));
         return false;
       }
@@ -462,7 +522,7 @@ export class PluginHost {
     entry.instance = undefined;
     if (instance?.stop) await this.#call(entry, 'stop', () => instance.stop!(), { starting: true });
     entry.abort?.abort();
-    await instance?.terminate?.().catch(() => {});
+    await terminate(instance);
     if (entry.lifecycle.state === 'stopping') entry.lifecycle.to('installed', reason);
   }
 
@@ -474,7 +534,7 @@ export class PluginHost {
     entry.instance = undefined;
     if (old?.stop) await this.#call(entry, 'stop', () => old.stop!(), { starting: true });
     entry.abort?.abort();
-    await old?.terminate?.().catch(() => {});
+    await terminate(old);
     entry.config = config;
     entry.fingerprint = fingerprint(config);
     entry.lastError = undefined;
@@ -501,6 +561,29 @@ export class PluginHost {
   }
 
   /**
+   * Counts a failure of `entry` (logged with its name, in metrics); after `failureThreshold` in a row
+   * it is taken out of service: detached, its signal aborted, stopped, in `error` until reloaded.
+   */
+  #failed(entry: Entry, point: Point, why: string, options: { outcome?: 'error' | 'timeout'; starting?: boolean; fatal?: boolean } = {}): void {
+    const { env } = this.#deps;
+    const plugin = entry.config.name;
+    entry.failures++;
+    entry.consecutiveFailures++;
+    entry.lastError = { message: why, at: new Date((this.#deps.now ?? Date.now)()).toISOString(), point };
+    this.#deps.metrics.pluginCalls.inc({ env, plugin, point, outcome: options.outcome ?? 'error' });
+    this.#deps.log.warn({ plugin, point, failures: entry.consecutiveFailures, err: why }, 'plugin call failed');
+    const threshold = this.#deps.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD;
+    if (!options.starting && (options.fatal || entry.consecutiveFailures >= threshold) && entry.lifecycle.state === 'running') {
+      for (const off of entry.offs.splice(0)) off();
+      entry.abort?.abort();
+      const instance = entry.instance;
+      entry.instance = undefined;
+      if (instance) void halt(instance);
+      entry.lifecycle.to('error', options.fatal ? `its worker was ended: ${why}` : `${entry.consecutiveFailures} failures in a row; last: ${why}`);
+    }
+  }
+
+  /**
    * One guarded call: a timeout, errors caught, logged with the plugin's name and counted. While
    * `starting`, a failure is the caller's to report; otherwise repeated failures move the plugin to error.
    */
@@ -524,26 +607,9 @@ export class PluginHost {
     } catch (err) {
       const timedOut = err instanceof PluginTimeout;
       const why = `${timedOut ? '' : `${point} threw: `}${message(err)}`;
-      entry.failures++;
-      entry.consecutiveFailures++;
-      entry.lastError = { message: why, at: new Date((this.#deps.now ?? Date.now)()).toISOString(), point };
-      this.#deps.metrics.pluginCalls.inc({ env, plugin, point, outcome: timedOut ? 'timeout' : 'error' });
-      this.#deps.log.warn({ plugin, point, failures: entry.consecutiveFailures, err: why }, 'plugin call failed');
-      if (timedOut && entry.instance?.terminate && entry.config.isolation === 'worker') {
-        // A worker that hangs is ended: its thread would otherwise run on.
-        const instance = entry.instance;
-        void instance.terminate!().catch(() => {});
-      }
-      const threshold = this.#deps.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD;
-      if (!options.starting && entry.consecutiveFailures >= threshold && entry.lifecycle.state === 'running') {
-        // Out of service until reloaded: detached from its extension points, its signal aborted, stopped.
-        for (const off of entry.offs.splice(0)) off();
-        entry.abort?.abort();
-        const instance = entry.instance;
-        entry.instance = undefined;
-        if (instance) void halt(instance);
-        entry.lifecycle.to('error', `${entry.consecutiveFailures} failures in a row; last: ${why}`);
-      }
+      // A worker that hangs is ended (its thread would otherwise run on), and with it the plugin: error at once.
+      const ended = timedOut && entry.config.isolation === 'worker' && !!entry.instance?.terminate;
+      this.#failed(entry, point, why, { outcome: timedOut ? 'timeout' : 'error', ...options, ...(ended && { fatal: true }) });
       return { ok: false, error: why };
     } finally {
       clearTimeout(timer);

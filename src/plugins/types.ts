@@ -71,10 +71,41 @@ export interface PluginContext {
   controls: ControllerControls;
   /** The metrics berth exports, in Prometheus text format (metrics exporters). */
   metricsText(): Promise<string>;
+  /**
+   * What the running replicas of `app` (in this environment) use now: from the runtime (CPU, memory)
+   * and, where the proxy keeps counters, from the proxy (requests/s). Rejects when the runtime cannot
+   * be read. Absent under `isolation: worker` and where berth has no runtime (it is not relayed to threads).
+   */
+  appStats?(app: string): Promise<AppStats>;
+}
+
+/**
+ * One reading of an app (PluginContext.appStats). A metric is absent when no source measures it:
+ * open-source nginx has no per-upstream counters (no requests/s), and no built-in proxy has a p95.
+ */
+export interface AppStats {
+  /** Running containers of the app (the ones measured). */
+  replicas: number;
+  /** Mean over the replicas of CPU use, % of one CPU (as `docker stats`: 150 = one and a half CPUs). */
+  cpuPercent?: number;
+  /** Mean over the replicas of memory in use, page cache left out (as `docker stats`). */
+  memoryBytes?: number;
+  /** Mean over the replicas of memory in use as % of each one's limit (the host's memory when it has none). */
+  memoryPercent?: number;
+  /** Requests per second to the app's route, all replicas together, since the previous reading (the first reading has none). */
+  requestsPerSecond?: number;
+  /** Mean response time over recent requests, ms (HAProxy: the last 1024). A mean, not a percentile. */
+  meanResponseMs?: number;
+  /** 95th percentile of the response time, ms: only from a proxy that measures it (nginx and HAProxy do not). */
+  p95Ms?: number;
+  /** What the values came from, e.g. ['docker', 'haproxy']. */
+  source: string[];
 }
 
 export interface ControllerControls {
   sync(reason: string): void;
+  /** Asks the scalers now, not at the next interval (a scaler driven by its own clock: cron). */
+  rescale(reason: string): void;
   suspend(reason: string): void;
   resume(): void;
   status(): EnvStatus | undefined;

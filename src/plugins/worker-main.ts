@@ -96,6 +96,7 @@ const ctx: PluginContext = {
   now: () => Date.now(),
   controls: {
     sync: (reason) => control({ action: 'sync', reason: printable(reason) }),
+    rescale: (reason) => control({ action: 'rescale', reason: printable(reason) }),
     suspend: (reason) => control({ action: 'suspend', reason: printable(reason) }),
     resume: () => control({ action: 'resume' }),
     // The controller's status lives in berth's thread and cannot be read synchronously from here.

@@ -126,7 +126,7 @@ export interface InstanceDescription {
 export type LogLevel = keyof PluginLogger;
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
-export type Control = { action: 'sync'; reason: string } | { action: 'suspend'; reason: string } | { action: 'resume' };
+export type Control = { action: 'sync'; reason: string } | { action: 'rescale'; reason: string } | { action: 'suspend'; reason: string } | { action: 'resume' };
 
 /** Where loading stopped: the module did not import, exports no create, or create threw. */
 export type LoadStage = 'import' | 'no-create' | 'create';
@@ -495,6 +495,7 @@ class WorkerPlugin {
   #control(control: Control): void {
     try {
       if (control.action === 'sync') this.#ctx.controls.sync(control.reason);
+      else if (control.action === 'rescale') this.#ctx.controls.rescale(control.reason);
       else if (control.action === 'suspend') this.#ctx.controls.suspend(control.reason);
       else if (control.action === 'resume') this.#ctx.controls.resume();
     } catch (err) {

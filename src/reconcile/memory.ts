@@ -21,7 +21,7 @@ export interface ReconcileMemory {
   /** A revision whose apply a required plugin vetoed is recorded once, not on every retry. */
   lastVetoedKey?: string;
   /** Replicas scaler plugins set, per app (kept across restarts; clamped to the repo's bounds when used). */
-  scaled?: Record<string, { replicas: number; scaler: string; reason: string; at: string }>;
+  scaled?: Record<string, { replicas: number; scaler: string; reason: string; at: string; pending?: boolean }>;
   /**
    * Drift reported and not over yet: reported once per change of what drifted, on `revision` (its
    * commit carries the drift status until it is healed or resolved).

@@ -8,6 +8,7 @@ import type { DesiredState } from '../render/types.js';
 import { observe } from '../runtime/observe.js';
 import type { ProxyDriver, RuntimeDriver } from '../runtime/types.js';
 import type { Revision } from '../source/types.js';
+import { withScaling } from './plugins.js';
 
 export type LivePlan = { ok: true; desired: DesiredState; plan: Plan } | { ok: false; problems: Problem[] };
 
@@ -19,11 +20,13 @@ export type LivePlan = { ok: true; desired: DesiredState; plan: Plan } | { ok: f
 export async function planLive(
   revision: Revision,
   env: string,
-  deps: { secrets: SecretSource; runtime: RuntimeDriver; proxy: ProxyDriver; prune?: boolean; pruneEnvironment?: boolean; plugins?: PluginManifests },
+  deps: { secrets: SecretSource; runtime: RuntimeDriver; proxy: ProxyDriver; prune?: boolean; pruneEnvironment?: boolean; plugins?: PluginManifests; scaled?: ReadonlyMap<string, number> },
 ): Promise<LivePlan> {
   const rendered = desiredState(revision, env, { secrets: deps.secrets, ...(deps.pruneEnvironment && { pruneEnvironment: true }), ...(deps.plugins && { plugins: deps.plugins, pluginProblems: 'contain' }) });
   if (!rendered.ok) return rendered;
-  const live = await observe(rendered.state.environment, deps.runtime, deps.proxy);
-  const prune = pruneFor(rendered.state, deps.prune);
-  return { ok: true, desired: rendered.state, plan: plan(rendered.state, live, { ...(prune !== undefined && { prune }) }) };
+  // Replicas a scaler of `berth run` set are what the environment wants, not a change to plan.
+  const desired = withScaling(rendered.state, deps.scaled);
+  const live = await observe(desired.environment, deps.runtime, deps.proxy);
+  const prune = pruneFor(desired, deps.prune);
+  return { ok: true, desired, plan: plan(desired, live, { ...(prune !== undefined && { prune }) }) };
 }

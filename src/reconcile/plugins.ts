@@ -13,6 +13,8 @@ export interface ReconcilePlugins {
   manifests: PluginManifests;
   /** After render: start, stop or reload plugins to match the revision's Plugin documents. Never throws. */
   sync?(plugins: PluginConfig[]): Promise<void>;
+  /** After render: renderTransform hooks, their output checked as the repo's apps are; a refused one is a warning. */
+  transform?(state: DesiredState): Promise<{ state: DesiredState; warnings: string[] }>;
   /** Before an apply: a veto of a `required` plugin stops it; other vetoes and errors are warnings. */
   preApply?(ctx: ApplyHookContext): Promise<{ veto?: { plugin: string; reason: string }; warnings: string[] }>;
   /** After an apply (not awaited by the reconcile). */
@@ -54,4 +56,21 @@ export function hookContext(env: string, revision: string, trigger: string, plan
 /** The replica counts scalers decided, as memory keeps them. */
 export function scaledOf(memory: Pick<ReconcileMemory, 'scaled'>): ReadonlyMap<string, number> {
   return new Map(Object.entries(memory.scaled ?? {}).map(([app, d]) => [app, d.replicas]));
+}
+
+/** Apps whose newest scaler decision berth has not applied yet (a reconcile applies it even with selfHeal off). */
+export function pendingScaling(memory: Pick<ReconcileMemory, 'scaled'>): ReadonlySet<string> {
+  return new Set(Object.entries(memory.scaled ?? {}).filter(([, d]) => d.pending).map(([app]) => app));
+}
+
+/**
+ * Marks the decisions of `apps` applied: after this, a replica missing from them is drift like any
+ * other. Only a decision this reconcile planned counts (one the scaling loop made meanwhile waits).
+ */
+export function scalingApplied(memory: Pick<ReconcileMemory, 'scaled'>, desired: Pick<DesiredState, 'apps'>, apps: readonly string[]): void {
+  for (const app of apps) {
+    const d = memory.scaled?.[app];
+    const planned = desired.apps.find((a) => a.name === app)?.spec.replicas;
+    if (d?.pending && planned === d.replicas) memory.scaled![app] = { replicas: d.replicas, scaler: d.scaler, reason: d.reason, at: d.at };
+  }
 }

@@ -22,7 +22,7 @@ import { reasonOfError, type HealthStatus, type ReconcileResult } from '../statu
 import type { Clock } from '../util/clock.js';
 import { countHeals, forgetHeals, heldByLimit, reachLimits, tidyHeals } from './heal-guard.js';
 import type { ReconcileMemory } from './memory.js';
-import { hookContext, withScaling, type ReconcilePlugins } from './plugins.js';
+import { hookContext, pendingScaling, scalingApplied, withScaling, type ReconcilePlugins } from './plugins.js';
 import { checkSavedPlan } from './saved-plan.js';
 
 /** Health per app, from probes: the health monitor in the controller, one probe round in one-shot commands. */
@@ -124,7 +124,9 @@ async function stages(run: Run): Promise<ReconcileOutcome> {
   if (!rendered.ok) return renderFailed(run, revision, rendered.problems);
   // Plugins follow the revision's Plugin documents (a changed one is reloaded) before anything is applied.
   await deps.plugins?.sync?.(rendered.state.plugins);
-  const desired = withScaling(rendered.state, deps.plugins?.scaled?.());
+  const transformed = deps.plugins?.transform ? await deps.plugins.transform(rendered.state) : { state: rendered.state, warnings: [] };
+  for (const warning of transformed.warnings) deps.bus.emit('reconcile.error', { env: deps.env, revision: formatRevision(revision.ref), trigger: request.trigger, reason: 'PluginFailed', message: warning });
+  const desired = withScaling(transformed.state, deps.plugins?.scaled?.());
   run.stage = 'observe';
   let live: LiveState;
   try {
@@ -151,8 +153,8 @@ async function stages(run: Run): Promise<ReconcileOutcome> {
   if (healing && !desired.settings.selfHeal && (runnable.length > 0 || planned.proxy.rewrite)) {
     // Drift is only reported; a replica failing its health check is replaced all the same (a liveness probe, not drift).
     // So is a scaler's decision: the replicas it set are the desired state, not drift.
-    const scaled = deps.plugins?.scaled?.();
-    const act = new Set(runnable.filter((a) => isSick(a) || isScaling(a, scaled)).map((a) => a.app));
+    const pending = pendingScaling(deps.memory);
+    const act = new Set(runnable.filter((a) => isSick(a) || isScaling(a, pending)).map((a) => a.app));
     if (act.size === 0) return drift(run, desired, planned, live);
     await reportDrift(run, planned, driftedApps(planned).filter((a) => !act.has(a)), planned.proxy.rewrite);
     return gatedApply(run, desired, only(planned, act), live, { newRevision, healing });
@@ -222,13 +224,13 @@ export function planOptions(deps: Pick<ReconcileDeps, 'memory' | 'prune' | 'cloc
 }
 
 /** An app whose only change is to the replica count a scaler set. */
-function isScaling(a: AppPlan, scaled: ReadonlyMap<string, number> | undefined): boolean {
-  return !!scaled?.has(a.app) && a.actions.every((x) => x.kind === 'scale-up' || x.kind === 'scale-down');
+function isScaling(a: AppPlan, pending: ReadonlySet<string>): boolean {
+  return pending.has(a.app) && a.actions.every((x) => x.kind === 'scale-up' || x.kind === 'scale-down');
 }
 
-/** The apps of `planned` whose only change is to the replica count a scaler set. */
-function scalingApps(planned: Plan, scaled: ReadonlyMap<string, number> | undefined): ReadonlySet<string> {
-  return new Set(planned.apps.filter((a) => a.actions.length > 0 && isScaling(a, scaled)).map((a) => a.app));
+/** The apps of `planned` whose only change is to the replica count a scaler set and berth has not applied yet. */
+function scalingApps(planned: Plan, pending: ReadonlySet<string>): ReadonlySet<string> {
+  return new Set(planned.apps.filter((a) => a.actions.length > 0 && isScaling(a, pending)).map((a) => a.app));
 }
 
 /** An app with a replica to replace because it fails its health check. */
@@ -266,8 +268,8 @@ function only(planned: Plan, apps: ReadonlySet<string>): Plan {
 async function guardHeals(run: Run, desired: DesiredState, live: LiveState, planned: Plan): Promise<Plan> {
   const { deps, request } = run;
   // A scaler's change is no heal: it never counts toward the flapping guard.
-  const scaled = deps.plugins?.scaled?.();
-  const healed = planned.apps.filter((a) => a.actions.length > 0 && !a.held && !isScaling(a, scaled) && (desired.settings.selfHeal || isSick(a)));
+  const pending = pendingScaling(deps.memory);
+  const healed = planned.apps.filter((a) => a.actions.length > 0 && !a.held && !isScaling(a, pending) && (desired.settings.selfHeal || isSick(a)));
   const reached = reachLimits(deps.memory, healed, desired.apps, healLimitOf(desired), deps.clock.now(), planned.revision);
   if (reached.length === 0) return planned;
   for (const r of reached) {
@@ -336,6 +338,7 @@ async function quiet(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   const rev = planned.revision;
   const recordIt = planned.empty && newRevision;
   if (planned.empty) {
+    scalingApplied(deps.memory, desired, desired.apps.map((a) => a.name));
     deps.memory.lastAppliedKey = desired.revisionKey;
     deps.memory.lastReconciledKey = desired.revisionKey;
     deps.memory.lastAppliedRevision = rev;
@@ -400,7 +403,7 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   run.stage = 'apply';
   const rev = planned.revision;
   // A scaler's decision is applied here too (trigger `scaler`): it is neither drift nor a heal.
-  const scaling = scalingApps(planned, deps.plugins?.scaled?.());
+  const scaling = scalingApps(planned, pendingScaling(deps.memory));
   const drifted = mode.newRevision ? [] : driftedApps(planned).filter((a) => !scaling.has(a));
   const proxyDrift = mode.newRevision ? undefined : planned.proxy.rewrite;
   const driftDescription = drifted.length || proxyDrift ? describeDrift(planned, drifted, proxyDrift !== undefined) : undefined;
@@ -425,6 +428,8 @@ async function apply(run: Run, desired: DesiredState, planned: Plan, live: LiveS
   const ran = report.apps.filter((a) => a.result !== 'Unchanged' && a.result !== 'Skipped').map((a) => a.app);
   if (mode.healing) countHeals(memory, ran.filter((a) => !scaling.has(a)), desired.apps, deps.clock.now());
   else remember(memory, planned, report.apps);
+  // A scaler's decision that ran is applied: from now on a replica missing from it is drift.
+  scalingApplied(memory, desired, report.apps.filter((a) => a.result === 'Succeeded' || a.result === 'Unchanged').map((a) => a.app));
   // A failed apply is retried as new; a rolled-back one is done with this revision (its versions are held).
   if (report.result !== 'Failed') memory.lastReconciledKey = desired.revisionKey;
   if (report.result === 'Succeeded') {

@@ -181,8 +181,8 @@ export function renderPlugins(docs: PluginDoc[], manifests: PluginManifests, sec
     c.after.sort();
   }
   let order = startOrder(configs);
-  if ('cycle' in order) {
-    // The plugins of a cycle cannot start: each carries the problem, and the rest start in order.
+  // The plugins of each cycle cannot start: each carries the problem, and the rest start in order.
+  while ('cycle' in order) {
     for (const name of order.cycle) {
       const d = docOf.get(name)!;
       const c = configs.find((x) => x.name === name)!;
@@ -192,7 +192,6 @@ export function renderPlugins(docs: PluginDoc[], manifests: PluginManifests, sec
       problems.push(p);
     }
     order = startOrder(configs);
-    if ('cycle' in order) return { plugins: [], problems };
   }
   return { plugins: order.sorted, problems };
 }

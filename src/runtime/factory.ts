@@ -1,6 +1,7 @@
 import { DockerDriver } from './docker/driver.js';
 import { HaproxyDriver, type HaproxyOptions } from './haproxy/driver.js';
-import { NginxDriver, type CommandRunner, type NginxOptions } from './nginx/driver.js';
+import type { CommandRunner } from './command.js';
+import { NginxDriver, type NginxOptions } from './nginx/driver.js';
 import type { ProxyDriver, RuntimeDriver } from './types.js';
 
 /** Options of each runtime kind. A new runtime (Swarm, several hosts) adds its kind here and one line in RUNTIMES. */

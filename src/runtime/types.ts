@@ -78,6 +78,16 @@ export interface RuntimeEvent {
   time: number;
 }
 
+/** What one container used over about the last second, as `docker stats` shows it. */
+export interface ContainerStats {
+  /** CPU time over the sample in % of one CPU (200 = two CPUs busy): `docker stats`' CPU %. */
+  cpuPercent: number;
+  /** Memory in use, reclaimable page cache left out: `docker stats`' MEM USAGE. */
+  memoryBytes: number;
+  /** The container's memory limit; the host's memory when it has none (as `docker stats` shows it). */
+  memoryLimitBytes: number;
+}
+
 /** The container runtime, narrowed to what berth needs. Docker implements it; tests may fake it for units. */
 export interface RuntimeDriver {
   readonly name: string;
@@ -100,6 +110,11 @@ export interface RuntimeDriver {
    * an event stream is observed by polling only.
    */
   events?(env: string, signal: AbortSignal): AsyncIterable<RuntimeEvent>;
+  /**
+   * Resource use of one running container (takes about a second: CPU is a difference of two
+   * readings); undefined when it is gone. Optional: without it, scalers get no CPU or memory.
+   */
+  stats?(id: string): Promise<ContainerStats | undefined>;
 }
 
 /** One upstream server: a replica's published address. */
@@ -140,6 +155,21 @@ export interface ProxyConfig {
   present?: boolean;
 }
 
+/** What a proxy can tell about the traffic of one app's route. */
+export interface ProxyAppStats {
+  /**
+   * HTTP requests the proxy has passed to the app since `epoch` began: a counter, so a rate is the
+   * difference of two readings of the same epoch.
+   */
+  requestsTotal: number;
+  /** The counters' lifetime (HAProxy: its worker's pid). A reload starts a new epoch, its counters at 0. */
+  epoch: string;
+  /** Mean time to the response headers, ms, over recent requests (HAProxy: the last 1024). A mean, not a percentile. */
+  meanResponseMs?: number;
+  /** 95th percentile of the response time, ms, for a proxy that measures it (neither nginx nor HAProxy does). */
+  p95Ms?: number;
+}
+
 export interface ProxyDriver {
   readonly name: string;
   /** The config berth last wrote for `env`, or an empty one (with `present: false` from a proxy that implements `remove`). */
@@ -161,6 +191,11 @@ export interface ProxyDriver {
    * driver's, until `signal` aborts. Optional: without it, proxy drift is seen at the next poll.
    */
   watch?(env: string, signal: AbortSignal): AsyncIterable<{ env: string; file: string }>;
+  /**
+   * Traffic counters of `app`'s route in `env`; undefined when the proxy serves no such route.
+   * Optional: open-source nginx keeps no per-upstream counters, so its driver has none.
+   */
+  stats?(env: string, app: string): Promise<ProxyAppStats | undefined>;
 }
 
 export interface LiveState {

@@ -61,7 +61,7 @@ async function scaled(repoFiles: Record<string, string>): Promise<Scaled> {
     log,
     metrics: h.metrics,
     now: clock.now,
-    controls: { sync: () => void current.trigger('plugin'), suspend: (r) => current.suspend(r), resume: () => current.resume(), status: () => current.status },
+    controls: { sync: () => void current.trigger('plugin'), rescale: () => {}, suspend: (r) => current.suspend(r), resume: () => current.resume(), status: () => current.status },
   });
   // Shared by every controller the harness makes (restart() too), as `berth run` wires it.
   h.controller.deps.plugins = { manifests: { get: (use) => catalog.get(use)?.manifest, names: () => catalog.list().map((d) => d.manifest.name) }, host };
@@ -217,9 +217,9 @@ describe('schedule scaler under the controller: memory and drift', () => {
     }
   });
 
-  // A decision stays in memory after it is applied, and reconcile takes any replica-only change of a
-  // scaled app for the scaler's (isScaling): a replica removed by hand is re-created without a report.
-  it('selfHeal off: a replica of a scaled app removed by hand is drift, reported and not healed', { todo: 'issue #10: tell a pending decision from one already applied (memory.scaled needs a marker)' }, async () => {
+  // Only a decision not yet applied (memory.scaled[app].pending) is the scaler's change; once applied,
+  // a replica count that moves is drift like any other.
+  it('selfHeal off: a replica of a scaled app removed by hand is drift, reported and not healed', async () => {
     const s = await scaled(files(web(2), false));
     const { h } = s;
     try {

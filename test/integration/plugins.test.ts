@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -47,36 +47,6 @@ async function npm(cwd: string, ...args: string[]): Promise<string> {
 }
 
 /** The berth CLI (from source) with `cwd` as its working directory: npm plugins are found in the cwd's node_modules. */
-function berthArgv(...args: string[]): string[] {
-  // tsx from berth's own node_modules: the cwd is a project of its own.
-  return ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli/main.ts'), ...args];
-}
-
-async function berthIn(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string }> {
-  return exec(process.execPath, berthArgv(...args), { cwd, encoding: 'utf8', env: { ...process.env, ...env, NO_COLOR: '1' } });
-}
-
-/** startBerthRun (test/support/run.ts), from `cwd` instead of berth's root. */
-async function startBerthIn(cwd: string, args: string[], env: NodeJS.ProcessEnv, port: number): Promise<RunningBerth> {
-  const child = spawn(process.execPath, berthArgv('run', ...args, '--listen', `127.0.0.1:${port}`), { cwd, env: { ...process.env, ...env, NO_COLOR: '1' } });
-  let logs = '';
-  child.stdout.on('data', (d: Buffer) => (logs += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (logs += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const api = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${api}/healthz`).then((r) => r.ok, () => false)) || child.exitCode !== null, 60_000, 'berth run to serve /healthz');
-  if (child.exitCode !== null) throw new Error(`berth run exited ${child.exitCode}:\n${logs}`);
-  return {
-    child,
-    api,
-    logs: () => logs,
-    stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null) child.kill(signal);
-      return exited;
-    },
-  };
-}
-
 function repoYaml(env: string): string {
   return `apiVersion: berth/v1\nkind: Repository\nenvironments:\n  ${env}: { branch: main }\n`;
 }
@@ -343,7 +313,7 @@ describe('plugins (issue #10): the example plugin, and containment (real berth r
       await npm(project, 'install', '--offline', '--no-audit', '--no-fund', path.join(packDir, packed.filename));
       const installed = path.join(project, 'node_modules/berth-plugin-audit');
 
-      const listed = JSON.parse((await berthIn(project, ['plugins', '--output', 'json'], cliEnv())).stdout) as { plugins: { name: string; origin: string; integrity?: string }[] };
+      const listed = JSON.parse((await runBerth(['plugins', '--output', 'json'], cliEnv(), { cwd: project })).stdout) as { plugins: { name: string; origin: string; integrity?: string }[] };
       const row = listed.plugins.find((p) => p.name === 'audit');
       assert.equal(row?.origin, `npm berth-plugin-audit (${installed})`);
       assert.equal(row?.integrity, packed.integrity, "berth's digest is npm's record of the tarball");
@@ -356,7 +326,7 @@ describe('plugins (issue #10): the example plugin, and containment (real berth r
         'plugins/audit-tampered.yaml': pluginDoc('audit-tampered', { use: 'audit', integrity: wrongPin, config: { file: path.join(out, 'tampered.jsonl') } }),
       });
       const sha = await repo.head();
-      running = await startBerthIn(project, ['--env', env, '--repo', repo.dir, '--interval', '1h'], cliEnv(), await freePort());
+      running = await startBerthRun(['--env', env, '--repo', repo.dir, '--interval', '1h'], cliEnv(), await freePort(), { cwd: project });
       c = new Controller(running, env);
 
       assert.equal((await c.record(sha)).result, 'Succeeded');

@@ -7,7 +7,10 @@ import { DEFAULT_FAILURE_THRESHOLD } from '../../src/plugins/host.js';
 import type { PluginContext, PluginInstance } from '../../src/plugins/types.js';
 import { SecretValue } from '../../src/render/secrets.js';
 import type { Problem } from '../../src/render/problems.js';
+import { renderEnvironment } from '../../src/render/render.js';
+import { envSecretSource } from '../../src/render/secrets.js';
 import { definition, ENV, gate, hostHarness, pluginConfig, waitUntil } from '../support/plugin-host.js';
+import { appYaml, memoryRevision, REPO_YAML } from '../support/repo.js';
 
 // The plugin host on real parts (bus, metrics, health-check providers, pino into an array) with
 // plugins whose code is inline factories; one test runs a fixture in a worker thread.
@@ -496,5 +499,29 @@ describe('plugin host: isolation: worker', () => {
     await h.bus.flush();
     assert.deepEqual(h.states('events'), [...HAPPY_PATH, ...STOP_PATH]);
     assert.ok(h.logs.some((l) => l.msg === 'stopping' && l.plugin === 'events'), 'stop() ran in the worker');
+  });
+});
+
+describe('plugin host: renderTransform', () => {
+  const state = (): import('../../src/render/types.js').DesiredState => {
+    const r = renderEnvironment(memoryRevision({ 'berth.yaml': REPO_YAML, 'apps/web.yaml': appYaml('web') }), 'production', { secrets: envSecretSource({}) });
+    assert.ok(r.ok);
+    return r.state;
+  };
+
+  it("chains the hooks in priority order; a refused output is left out, warned about and counted against its plugin", async () => {
+    const h = hostHarness([
+      definition('bump', () => ({ hooks: { renderTransform: (s) => s.apps.map((a) => ({ ...a, spec: { ...a.spec, replicas: a.spec.replicas + 1 } })) } })),
+      definition('evil', () => ({ hooks: { renderTransform: (s) => s.apps.map((a) => ({ ...a, spec: { ...a.spec, privileged: true } })) } })),
+      definition('double', () => ({ hooks: { renderTransform: (s) => s.apps.map((a) => ({ ...a, spec: { ...a.spec, replicas: a.spec.replicas * 2 } })) } })),
+    ]);
+    await h.host.sync([pluginConfig('bump', { priority: 1 }), pluginConfig('evil', { priority: 2 }), pluginConfig('double', { priority: 3 })]);
+    const r = await h.host.renderTransform(state());
+    assert.equal(r.state.apps[0]!.spec.replicas, 4, '1 + 1, then × 2; the privileged container refused');
+    assert.equal(r.state.apps[0]!.spec.privileged, undefined);
+    assert.equal(r.warnings.length, 1);
+    assert.match(r.warnings[0]!, /^plugin evil \(renderTransform\) returned apps that fail the repo's checks \(.*privileged/);
+    assert.equal(h.host.get('evil')?.failures, 1);
+    await h.host.close();
   });
 });

@@ -42,6 +42,7 @@ function fakeContext(config: Record<string, unknown> = {}): Recorded {
     now: () => 0,
     controls: {
       sync: (reason) => controls.push(`sync ${reason}`),
+      rescale: (reason) => controls.push(`rescale ${reason}`),
       suspend: (reason) => controls.push(`suspend ${reason}`),
       resume: () => controls.push('resume'),
       status: () => undefined,

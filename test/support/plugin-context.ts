@@ -23,7 +23,7 @@ export interface LogRecord {
 }
 
 export interface ControlCall {
-  control: 'sync' | 'suspend' | 'resume';
+  control: 'sync' | 'rescale' | 'suspend' | 'resume';
   reason?: string;
 }
 
@@ -67,6 +67,7 @@ export function fakePluginContext(config: Record<string, unknown>, options: Fake
   };
   const controls: ControllerControls = {
     sync: (reason) => call('sync', reason),
+    rescale: (reason) => call('rescale', reason),
     suspend: (reason) => call('suspend', reason),
     resume: () => call('resume'),
     status: () => options.status,

@@ -77,6 +77,7 @@ export function hostHarness(defs: PluginDefinition[], over: Partial<PluginHostDe
   const controlCalls: string[] = [];
   const controls: ControllerControls = {
     sync: (reason) => void controlCalls.push(`sync ${reason}`),
+    rescale: (reason) => void controlCalls.push(`rescale ${reason}`),
     suspend: (reason) => void controlCalls.push(`suspend ${reason}`),
     resume: () => void controlCalls.push('resume'),
     status: () => undefined,

@@ -11,12 +11,18 @@ export interface RunningBerth {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts the real `berth run` in a child process and waits for /healthz. */
-export async function startBerthRun(args: string[], env: NodeJS.ProcessEnv, apiPort: number): Promise<RunningBerth> {
-  // Source under tests (tsx); compiled JavaScript under the benchmarks.
+/**
+ * node's arguments that run berth's CLI: the source under tests (with berth's own tsx, so any `cwd`
+ * works), the compiled JavaScript under the benchmarks.
+ */
+export function berthEntry(): string[] {
   const ts = path.join(ROOT, 'src/cli/main.ts');
-  const entry = existsSync(ts) ? ['--import', 'tsx', ts] : [path.join(ROOT, 'src/cli/main.js')];
-  const child = spawn(process.execPath, [...entry, 'run', ...args, '--listen', `127.0.0.1:${apiPort}`], { env: { ...process.env, ...env, NO_COLOR: '1' }, cwd: ROOT });
+  return existsSync(ts) ? ['--import', import.meta.resolve('tsx'), ts] : [path.join(ROOT, 'src/cli/main.js')];
+}
+
+/** Starts the real `berth run` in a child process (in `cwd`, default berth's root) and waits for /healthz. */
+export async function startBerthRun(args: string[], env: NodeJS.ProcessEnv, apiPort: number, options: { cwd?: string } = {}): Promise<RunningBerth> {
+  const child = spawn(process.execPath, [...berthEntry(), 'run', ...args, '--listen', `127.0.0.1:${apiPort}`], { env: { ...process.env, ...env, NO_COLOR: '1' }, cwd: options.cwd ?? ROOT });
   let logs = '';
   child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
@@ -59,11 +65,9 @@ export async function pushWebhook(api: string, branch: string, sha: string, secr
 }
 
 /** Runs the real CLI to completion (source under tests, compiled JavaScript under the benchmarks). */
-export function runBerth(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const ts = path.join(ROOT, 'src/cli/main.ts');
-  const entry = existsSync(ts) ? ['--import', 'tsx', ts] : [path.join(ROOT, 'src/cli/main.js')];
+export function runBerth(args: string[], env: NodeJS.ProcessEnv, options: { cwd?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...entry, ...args], { env: { ...process.env, ...env, NO_COLOR: '1' }, cwd: ROOT });
+    const child = spawn(process.execPath, [...berthEntry(), ...args], { env: { ...process.env, ...env, NO_COLOR: '1' }, cwd: options.cwd ?? ROOT });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -9,6 +9,7 @@ import type { Plan } from '../../plan/types.js';
 import { ValidationError } from '../../render/problems.js';
 import { acquireLock } from '../../reconcile/lock.js';
 import { loadMemory } from '../../reconcile/memory.js';
+import { scaledOf } from '../../reconcile/plugins.js';
 import { reconcile, type ReconcileOutcome } from '../../reconcile/reconcile.js';
 import { StatusBoard, initialStatus } from '../../status/board.js';
 import { systemClock } from '../../util/clock.js';
@@ -53,6 +54,7 @@ export async function applyCommand(opts: ApplyOptions, out: Out): Promise<number
     const board = new StatusBoard(p.bus, (await p.history.readStatus()) ?? initialStatus(env, new Date()));
     const t0 = Date.now();
     if (opts.output !== 'json') p.bus.on('app.progress', (e) => printProgress(out, e, t0));
+    const memory = await loadMemory(p.history);
     const outcome = await reconcile(
       {
         env,
@@ -63,14 +65,15 @@ export async function applyCommand(opts: ApplyOptions, out: Out): Promise<number
         clock: systemClock,
         bus: p.bus,
         history: p.history,
-        memory: await loadMemory(p.history),
+        memory,
         board,
         health: p.health,
         ...(opts.prune !== undefined && { prune: opts.prune }),
         ...(opts.parallelism !== undefined && { parallelism: opts.parallelism }),
         ...(opts.pruneEnvironment && { pruneEnvironment: true }),
         // Plugin documents are checked; plugins run only under `berth run`.
-        plugins: { manifests: manifestsOf(await pluginCatalog(opts)) },
+        // Replicas a scaler of `berth run` set (kept in the state dir) are what the environment wants.
+        plugins: { manifests: manifestsOf(await pluginCatalog(opts)), scaled: () => scaledOf(memory) },
       },
       { trigger: 'cli', force: true, ...(savedPlan && { savedPlan }), onPlan: (plan, desired) => {
           for (const warning of pluginWarnings(desired)) out.info(paint(out, 'yellow', `warning: ${warning}`));

@@ -4,7 +4,10 @@ import { formatPlan } from '../../plan/format.js';
 import { serializePlan } from '../../plan/saved.js';
 import { ValidationError } from '../../render/problems.js';
 import { envBranch } from '../../render/render.js';
+import { loadMemory } from '../../reconcile/memory.js';
 import { planLive } from '../../reconcile/plan-live.js';
+import { scaledOf } from '../../reconcile/plugins.js';
+import { HistoryStore } from '../../report/history.js';
 import { readRevision, type ConfigSource } from '../../source/open.js';
 import type { Revision } from '../../source/types.js';
 import { checkPruneEnvironment, cliWriter, openCliSource, requireEnv, secretSourceFor, type GlobalOptions } from '../context.js';
@@ -54,7 +57,8 @@ export async function planCommand(opts: PlanOptions, out: Out): Promise<number> 
   const { revision, into } = await revisionToPlan(opts, env, source);
   if (opts.pruneEnvironment) checkPruneEnvironment(revision, env);
   const { runtime, proxy } = createDrivers(opts);
-  const planned = await planLive(revision, env, { secrets: secretSourceFor(opts), runtime, proxy, plugins: manifestsOf(await pluginCatalog(opts)), ...(opts.prune !== undefined && { prune: opts.prune }), ...(opts.pruneEnvironment && { pruneEnvironment: true }) });
+  const scaled = scaledOf(await loadMemory(new HistoryStore(opts.stateDir, env)));
+  const planned = await planLive(revision, env, { secrets: secretSourceFor(opts), runtime, proxy, plugins: manifestsOf(await pluginCatalog(opts)), scaled, ...(opts.prune !== undefined && { prune: opts.prune }), ...(opts.pruneEnvironment && { pruneEnvironment: true }) });
   const target = { env, context: status?.context ?? `berth/${env}`, branch: opts.ref ?? revision.ref.branch ?? 'HEAD', sha: revision.ref.sha ?? '', ...(into && { into }), ...(status?.externalUrl && { externalUrl: status.externalUrl }) };
   if (!planned.ok) {
     if (status?.forge) await postPlan(status.forge, { ...target, problems: planned.problems });

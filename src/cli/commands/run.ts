@@ -19,6 +19,7 @@ import { buildPipeline } from '../pipeline.js';
 import { manifestsOf, pluginCatalog } from '../plugins.js';
 import { ScalingLoop } from '../../controller/scaling.js';
 import { healthProviders, type RegisteredProvider } from '../../health/providers/index.js';
+import { appStatsSource } from '../../plugins/app-stats.js';
 import { PluginHost } from '../../plugins/host.js';
 
 export interface RunOptions extends GlobalOptions, DriverOptions, Partial<ForgeCliOptions> {
@@ -46,8 +47,9 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
     stops.push(() => p.close());
     const secrets = secretSourceFor(opts);
     const catalog = await pluginCatalog(opts, (message) => log.warn({ detail: message }, 'plugin discovery'));
-    // The controls plugins get (message-queue bridges); bound once the controller exists.
+    // The controls plugins get (message-queue bridges, cron-driven scalers); bound once the controller and the scaling loop exist.
     let controller: Controller | undefined;
+    let scaling: ScalingLoop | undefined;
     const host = new PluginHost({
       env,
       catalog,
@@ -55,8 +57,10 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
       log,
       metrics,
       healthProviders,
+      appStats: appStatsSource({ env, runtime: p.runtime, proxy: p.proxy, onWarning: (msg, fields) => log.warn(fields, msg) }),
       controls: {
         sync: (reason) => void (log.info({ env, reason }, 'sync asked for by a plugin'), controller?.trigger('plugin')),
+        rescale: (reason) => void scaling?.tick().catch((err: unknown) => log.warn({ env, reason, err: (err as Error).message }, 'scaling round failed')),
         suspend: (reason) => controller?.suspend(reason),
         resume: () => controller?.resume(),
         status: () => controller?.status,
@@ -67,7 +71,7 @@ export async function runCommand(opts: RunOptions, out: Out): Promise<number> {
     // Plugins stop after the controller (its last events still reach them), in reverse start order.
     stops.push(() => host.close());
     const c = controller;
-    const scaling = new ScalingLoop({ env, scalers: () => host.scalers(), desired: () => c.lastDesired, memory: () => c.memory, trigger: (t) => c.trigger(t), bus: p.bus, metrics, clock: systemClock, log });
+    scaling = new ScalingLoop({ env, scalers: () => host.scalers(), desired: () => c.lastDesired, memory: () => c.memory, trigger: (t) => c.trigger(t), bus: p.bus, metrics, clock: systemClock, log });
     // Statuses still queued go out before berth stops (a forge that is down gets a few seconds).
     stops.push(async () => void (await p.closeStatuses(5000)));
     const preview = p.statuses && status.forge && source.kind === 'git' ? previewPlanner(opts, env, controller, p.statuses, status, secrets) : undefined;

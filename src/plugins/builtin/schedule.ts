@@ -4,12 +4,12 @@
  * names. berth's scaling loop asks it, clamps the answer to the app's `scaling: { min, max }`, records
  * and applies it (see src/controller/scaling.ts).
  *
- * Timing: the loop asks every scaler at its `intervalSeconds`, re-read before each round. This
- * scaler answers with the seconds left until the next time in its tables (at most 30, the loop's own
- * ceiling), so the round that sees a new entry runs on its minute rather than up to 30 s later. No
- * cron task is needed for that, and none would help: a plugin cannot start a scaling round, and a
- * `controls.sync()` at the boundary would reconcile before the loop had decided anything.
+ * Timing: node-cron runs a task at each time of its tables (in its time zone), which asks berth for a
+ * scaling round at once (`controls.rescale`). Between those, the loop still asks at `intervalSeconds`:
+ * the seconds left until the next time in the tables (at most 30), so a missed tick (a worker thread
+ * reads the interval once) is caught within seconds, and an injected clock (tests) needs no cron.
  */
+import cron, { type ScheduledTask } from 'node-cron';
 import { VERSION } from '../../version.js';
 import type { PluginContext, PluginFactory, PluginInstance, PluginManifest, Scaler, ScalerInput } from '../types.js';
 import { configError } from './deliver.js';
@@ -190,8 +190,19 @@ export const create: PluginFactory = (ctx: PluginContext): PluginInstance => {
     },
   };
 
+  const tasks: ScheduledTask[] = [];
   return {
     scaler,
+    start: () => {
+      for (const minute of boundaries) {
+        const time = `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
+        tasks.push(cron.schedule(`${minute % 60} ${Math.floor(minute / 60)} * * *`, () => ctx.controls.rescale(`schedule ${time} (${timeZone})`), { timezone: timeZone }));
+      }
+      ctx.log.info('schedule armed', { times: boundaries.length, timeZone });
+    },
+    stop: () => {
+      for (const task of tasks.splice(0)) void task.destroy();
+    },
     health: () => {
       const now = new Date(ctx.now());
       const left = secondsUntilNext(boundaries, now, timeZone);

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { LABELS } from '../labels.js';
-import { type ContainerCreateSpec, type ContainerState, type ExecResult, type LiveContainer, type PublishedPort, type PullProgress, type RuntimeDriver, type RuntimeEvent } from '../types.js';
+import { type ContainerCreateSpec, type ContainerState, type ContainerStats, type ExecResult, type LiveContainer, type PublishedPort, type PullProgress, type RuntimeDriver, type RuntimeEvent } from '../types.js';
 import { DockerError, translateDockerError } from './errors.js';
 
 /** dockerode options for a DOCKER_HOST-style address: unix:///path, tcp://host:port, or a socket path. */
@@ -78,6 +78,26 @@ function fromLabels(labels: Record<string, string>): Pick<LiveContainer, 'env' |
     replica: Number(labels[LABELS.replica] ?? -1),
     spec: labels[LABELS.spec] ?? '',
   };
+}
+
+/**
+ * One `GET /containers/{id}/stats?stream=false` answer as `docker stats` shows it (the CLI's
+ * calculateCPUPercentUnix and calculateMemUsageUnixNoCache): CPU % is the container's share of the
+ * host's CPU time between the daemon's two readings, times the online CPUs; memory leaves out
+ * inactive page cache (cgroup v1: total_inactive_file, v2: inactive_file), which the kernel reclaims.
+ */
+export function containerStats(raw: Docker.ContainerStats): ContainerStats {
+  const cpu = raw.cpu_stats;
+  const pre = raw.precpu_stats;
+  const cpuDelta = (cpu?.cpu_usage?.total_usage ?? 0) - (pre?.cpu_usage?.total_usage ?? 0);
+  const systemDelta = (cpu?.system_cpu_usage ?? 0) - (pre?.system_cpu_usage ?? 0);
+  const online = cpu?.online_cpus || cpu?.cpu_usage?.percpu_usage?.length || 1;
+  const cpuPercent = cpuDelta > 0 && systemDelta > 0 ? (cpuDelta / systemDelta) * online * 100 : 0;
+  const mem = raw.memory_stats ?? {};
+  const detail = (mem.stats ?? {}) as Record<string, number | undefined>;
+  const inactive = detail.total_inactive_file ?? detail.inactive_file ?? 0;
+  const usage = mem.usage ?? 0;
+  return { cpuPercent, memoryBytes: inactive < usage ? usage - inactive : usage, memoryLimitBytes: mem.limit ?? 0 };
 }
 
 /** Docker behind RuntimeDriver. Every call is labelled with what it was doing when it fails. */
@@ -314,6 +334,12 @@ export class DockerDriver implements RuntimeDriver {
     });
     const info = await this.#call('inspect an exec', { container: id }, () => exec.inspect());
     return { exitCode: info.ExitCode ?? -1, output: output.trim() };
+  }
+
+  /** `docker stats --no-stream` of one container: the daemon waits for a second reading, so this takes about a second. */
+  async stats(id: string): Promise<ContainerStats | undefined> {
+    const raw = await this.#call('read container stats', { container: id }, () => this.#docker.getContainer(id).stats({ stream: false }) as Promise<Docker.ContainerStats | undefined>, { 404: undefined });
+    return raw && containerStats(raw);
   }
 
   async runtimeState(id: string): Promise<{ state: ContainerState; restartCount: number; exitCode: number; error: string } | undefined> {

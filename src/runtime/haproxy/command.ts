@@ -1,24 +1,9 @@
-import { execFile } from 'node:child_process';
+import { runLocal as run, type CommandRunner } from '../command.js';
 
-export interface CommandResult {
-  ok: boolean;
-  output: string;
-}
+export type { CommandResult, CommandRunner } from '../command.js';
 
-/** Runs a check or reload command: a local process by default (see runLocal). */
-export type CommandRunner = (argv: string[]) => Promise<CommandResult>;
-
-/** Runs argv as a local process, without a shell, for at most 30 s; the output is stderr then stdout. */
-export function runLocal(argv: string[]): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    const [cmd, ...args] = argv;
-    if (!cmd) return resolve({ ok: false, output: 'empty command' });
-    execFile(cmd, args, { timeout: 30_000 }, (err, stdout, stderr) => {
-      if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT') return resolve({ ok: false, output: `${cmd}: command not found (is HAProxy installed and on PATH?)` });
-      resolve({ ok: !err, output: `${stderr}${stdout}`.trim() || (err?.message ?? '') });
-    });
-  });
-}
+/** Runs a check or reload command as a local process (no shell, 30 s at most). */
+export const runLocal: CommandRunner = (argv) => run(argv, 'is HAProxy installed and on PATH?');
 
 /** argv with `{config}` replaced by the config file in every argument. */
 export function withConfig(argv: readonly string[], configFile: string): string[] {

@@ -1,15 +1,13 @@
+import { STATE_PREFIX, stateLines } from '../embedded-state.js';
 import type { ProxyConfig, ProxyRoute, UpstreamServer } from '../types.js';
 import { backendName, fallbackName, formatAddress, frontendName, parseAddress, serverName } from './names.js';
 import { pathPrefix } from './validate.js';
 
-const STATE_PREFIX = '# berth-state: ';
 /**
  * Version of the generated text. Bump it whenever rendering changes, so a file written by another
  * berth version is rewritten (with a reload) at the next apply instead of being reported as a hand edit.
  */
 export const HAPROXY_CONFIG_FORMAT = 1;
-/** Characters of state per comment line: far below HAProxy's line limit, ASCII only. */
-const STATE_CHUNK = 1024;
 /** HAProxy's largest server weight; larger relative weights (canary steps) are scaled down to fit. */
 export const MAX_WEIGHT = 256;
 
@@ -151,13 +149,6 @@ export function renderSections(config: ProxyConfig, bind: string): string {
   return lines.join('\n');
 }
 
-/** The model as comment lines of at most STATE_CHUNK ASCII characters (non-ASCII is \u-escaped). */
-function stateLines(model: { env: string; routes: ProxyRoute[] }): string[] {
-  const json = JSON.stringify(model).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  const lines: string[] = [];
-  for (let i = 0; i < json.length; i += STATE_CHUNK) lines.push(STATE_PREFIX + json.slice(i, i + STATE_CHUNK));
-  return lines;
-}
 
 /**
  * HAProxy config text for one environment. The model is embedded as comment lines so berth reads

@@ -1,12 +1,13 @@
 import { mkdir, readFile, rename, unlink, watch, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ProxyConfig, ProxyDriver } from '../types.js';
+import type { ProxyAppStats, ProxyConfig, ProxyDriver } from '../types.js';
 import { runLocal, withConfig, type CommandRunner } from './command.js';
 import { configDrift, fileHeader, parseHaproxyState, renderHaproxyConfig, renderRetired, sameStructure } from './config.js';
 import { HaproxyCommandError, HaproxyConfigError } from './errors.js';
 import { backendName } from './names.js';
 import { unixSocketApi, type RuntimeApi } from './runtime-api.js';
 import { POLL_MS, ServerSync } from './server-sync.js';
+import { readBackendStats } from './stats.js';
 import { configProblems, ignoredNginxOptions } from './validate.js';
 
 export interface HaproxyOptions {
@@ -49,6 +50,7 @@ export class HaproxyDriver implements ProxyDriver {
   readonly name = 'haproxy';
   readonly #opts: HaproxyOptions;
   readonly #servers: ServerSync;
+  readonly #api: RuntimeApi;
   /** The text this driver last wrote: its own writes are not drift. */
   #written: string | undefined;
   #lastReload = 0;
@@ -62,8 +64,9 @@ export class HaproxyDriver implements ProxyDriver {
   constructor(options: HaproxyOptions) {
     if (/[\u0000-\u001f]/.test(options.bind)) throw new Error(`haproxy bind ${JSON.stringify(options.bind)} holds a control character`);
     this.#opts = options;
+    this.#api = options.api ?? unixSocketApi(options.socket);
     this.#servers = new ServerSync({
-      api: options.api ?? unixSocketApi(options.socket),
+      api: this.#api,
       drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
       now: () => this.#now(),
       sleep: (ms) => this.#sleep(ms),
@@ -106,6 +109,19 @@ export class HaproxyDriver implements ProxyDriver {
       if (signal.aborted) return;
       throw err;
     }
+  }
+
+  /**
+   * `app`'s backend counters (stats.ts): requests since the current worker started, its pid as the
+   * epoch, and the mean response time. Undefined when HAProxy runs no such backend, or reloaded
+   * while it was read. No p95: HAProxy keeps none.
+   */
+  async stats(env: string, app: string): Promise<ProxyAppStats | undefined> {
+    const before = await this.#servers.workerPid();
+    const backend = await readBackendStats(this.#api, backendName(env, app));
+    const after = await this.#servers.workerPid();
+    if (!backend || before === undefined || before !== after) return undefined;
+    return { requestsTotal: backend.requestsTotal, epoch: String(before), ...(backend.meanResponseMs !== undefined && { meanResponseMs: backend.meanResponseMs }) };
   }
 
   apply(config: ProxyConfig): Promise<{ changed: boolean }> {

@@ -1,18 +1,13 @@
 import { createHash } from 'node:crypto';
 import { locationDirectives } from '../../render/nginx-directives.js';
+import { STATE_PREFIX, stateLines } from '../embedded-state.js';
 import type { ProxyConfig, ProxyRoute } from '../types.js';
 
-const STATE_PREFIX = '# berth-state: ';
 /**
  * Version of the generated text. Bump it whenever rendering changes, so a file written by another
  * berth version is rewritten at the next apply instead of being reported as a hand edit.
  */
 export const CONFIG_FORMAT = 3;
-/**
- * Characters of state per comment line. nginx refuses any line longer than its 4 KiB read buffer
- * (even a comment: "too long parameter"), so the model is written as many short ASCII lines.
- */
-const STATE_CHUNK = 1024;
 
 /** Host name of the server block that answers with the config generation (never a real host: .invalid). */
 export function statusHost(env: string): string {
@@ -40,13 +35,6 @@ function routeLocations(env: string, r: ProxyRoute): string[] {
   return [`  location ${prefix}/ {`, ...body(target), '  }', `  location = ${prefix} {`, ...body(target), '  }'];
 }
 
-/** The model as comment lines of at most STATE_CHUNK ASCII characters each (non-ASCII is \u-escaped, so no line splits a character). */
-function stateLines(model: { env: string; routes: ProxyRoute[] }): string[] {
-  const json = JSON.stringify(model).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  const lines: string[] = [];
-  for (let i = 0; i < json.length; i += STATE_CHUNK) lines.push(STATE_PREFIX + json.slice(i, i + STATE_CHUNK));
-  return lines;
-}
 
 /**
  * nginx config text for one environment: an upstream per routed app (least_conn, keepalive) and a

@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process';
 import http from 'node:http';
 import { mkdir, readdir, readFile, rename, stat, unlink, watch, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../../errors.js';
+import { runLocal as run, type CommandRunner } from '../command.js';
 import type { ProxyConfig, ProxyDriver } from '../types.js';
 import { configDrift, GENERATION_PATH, generationOf, listenAddress, parseNginxState, renderNginxConfig, statusHost } from './config.js';
 
@@ -48,25 +48,8 @@ function fetchGeneration(host: string, port: number, env: string): Promise<strin
 /** Consecutive answers with the new generation that count as "nginx serves it" (20 ms apart). */
 const LIVE_CONFIRMATIONS = 10;
 
-export interface CommandResult {
-  ok: boolean;
-  output: string;
-}
-
-export type CommandRunner = (argv: string[]) => Promise<CommandResult>;
-
-/** Runs argv as a local process, without a shell, for at most 30 s. */
-export function runLocal(argv: string[]): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    const [cmd, ...args] = argv;
-    if (!cmd) return resolve({ ok: false, output: 'empty command' });
-    execFile(cmd, args, { timeout: 30_000 }, (err, stdout, stderr) => {
-      const notFound = (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
-      const why = notFound ? `${cmd}: command not found (is it installed and on PATH? with nginx in its own container, use --nginx-container)` : err?.message;
-      resolve({ ok: !err, output: (notFound ? why : `${stderr}${stdout}`.trim() || why) ?? '' });
-    });
-  });
-}
+/** Runs nginx's test and reload commands as local processes (no shell, 30 s at most). */
+export const runLocal: CommandRunner = (argv) => run(argv, 'is it installed and on PATH? with nginx in its own container, use --nginx-container');
 
 /** The server names a config file serves, each with its listen address (a host conflicts only on the same address). */
 function serverNames(text: string): { host: string; key: string }[] {

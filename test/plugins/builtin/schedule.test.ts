@@ -238,3 +238,22 @@ describe('schedule: the example in docs/plugins/schedule.md', () => {
     assert.deepEqual(await Promise.all(['2025-01-15T08:00:00Z', '2025-01-15T17:00:00Z', '2025-01-15T21:00:00Z', '2025-01-16T03:00:00Z', '2025-01-16T06:30:00Z'].map(at)), [4, 2, 1, 1, 3]);
   });
 });
+
+describe('schedule: driven by node-cron', () => {
+  it('arms one cron task per time of its tables, in its time zone, that asks for a scaling round; stop() ends them', async () => {
+    const cron = (await import('node-cron')).default;
+    const before = cron.getTasks().size;
+    const fake = fakePluginContext({ timezone: 'Europe/Berlin', schedules: [{ apps: ['web'], table: { '09:00': 5, '18:00': 2 } }, { apps: ['api'], table: { '09:00': 3 } }] });
+    const plugin = await create(fake.ctx);
+    await plugin.start?.();
+    const armed = [...cron.getTasks().values()].slice(before);
+    assert.equal(armed.length, 2, 'one task per distinct time: 09:00 and 18:00');
+    for (const task of armed) await task.execute();
+    assert.deepEqual(fake.controlCalls, [
+      { control: 'rescale', reason: 'schedule 09:00 (Europe/Berlin)' },
+      { control: 'rescale', reason: 'schedule 18:00 (Europe/Berlin)' },
+    ]);
+    await plugin.stop?.();
+    assert.equal(cron.getTasks().size, before);
+  });
+});
