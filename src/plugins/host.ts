@@ -190,7 +190,8 @@ export class PluginHost {
       const entry = this.#entries.get(name);
       if (!entry) throw new Error(`no plugin "${name}" is enabled in environment ${this.#deps.env}`);
       await this.#update(entry, entry.config, 'reload asked for');
-      return this.#view(entry);
+      // A reinstall (another plugin behind the name) replaces the entry.
+      return this.#view(this.#entries.get(name) ?? entry);
     });
   }
 

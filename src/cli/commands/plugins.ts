@@ -30,7 +30,10 @@ function originOf(def: PluginDefinition): string {
  */
 export async function pluginsCommand(opts: PluginsOptions, out: Out): Promise<number> {
   const catalog = await pluginCatalog(opts, (m) => out.info(paint(out, 'yellow', `warning: ${m}`)));
-  const running = opts.env ? await fromServer<PluginView[]>(opts.server, '/api/v1/plugins') : undefined;
+  // States come from the controller at --server only when it runs --env.
+  const serverEnv = opts.env ? (await fromServer<{ env?: string }>(opts.server, '/api/v1/status'))?.env : undefined;
+  const running = opts.env && serverEnv === opts.env ? await fromServer<PluginView[]>(opts.server, '/api/v1/plugins') : undefined;
+  if (opts.env && serverEnv && serverEnv !== opts.env) out.info(paint(out, 'yellow', `the controller at ${opts.server} runs environment ${serverEnv}, not ${opts.env}: no states shown`));
   const enabled = opts.env ? (await desiredStateFor(opts, 'allow')).plugins : [];
   const rows: Row[] = [];
   for (const def of catalog.list()) {
