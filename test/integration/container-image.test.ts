@@ -55,7 +55,7 @@ describe('the berth image in its compose stack (real dockerd, nginx container, g
   before(async (t) => {
     docker = await requireDocker(t as never);
     if (!docker) return;
-    if (!(await requireTool(t as never, 'docker-compose', 'docker-compose')) || !(await requireTool(t as never, 'debootstrap', 'debootstrap'))) {
+    if (!requireTool(t as never, 'docker-compose', 'docker-compose') || !requireTool(t as never, 'debootstrap', 'debootstrap')) {
       docker = undefined;
       return;
     }

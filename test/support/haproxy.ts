@@ -1,8 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process';
+import {spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { findBinary, requireBinary } from './services.js';
 import { parseWorkerPid, unixSocketApi, type RuntimeApi } from '../../src/runtime/haproxy/runtime-api.js';
 import { freePort } from './nginx.js';
 
@@ -35,10 +36,7 @@ export interface TestHaproxy {
 }
 
 export function haproxyBinary(): string | undefined {
-  for (const p of ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy']) {
-    if (spawnSync(p, ['-v']).status === 0) return p;
-  }
-  return undefined;
+  return findBinary(['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'], '-v');
 }
 
 /** The environment variables that point the berth CLI at this HAProxy. */
@@ -55,11 +53,7 @@ export function haproxyCliEnv(h: TestHaproxy): NodeJS.ProcessEnv {
 
 /** A private HAProxy, or a skip (locally) / failure (CI) when HAProxy is not installed. */
 export async function startHaproxy(t: TestContext): Promise<TestHaproxy | undefined> {
-  if (!haproxyBinary()) {
-    if (process.env.CI) throw new Error('HAProxy is not installed (apt-get install haproxy); CI must run the integration tests');
-    t.skip('haproxy not installed');
-    return undefined;
-  }
+  if (!requireBinary(t, haproxyBinary(), { name: 'HAProxy', apt: 'haproxy', purpose: 'the integration tests' })) return undefined;
   return launchHaproxy();
 }
 

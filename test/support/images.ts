@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { ROOT } from './repo.js';
+import { findBinary, requireBinary } from './services.js';
 
 const exec = promisify(execFile);
 
@@ -24,12 +25,8 @@ export async function run(cmd: string, args: string[], options: { timeoutMs?: nu
 }
 
 /** True when `bin` is on PATH; otherwise skips the test locally and fails it in CI (CI must install it). */
-export async function requireTool(t: TestContext, bin: string, pkg: string): Promise<boolean> {
-  const found = await exec('sh', ['-c', `command -v ${bin}`]).then(() => true, () => false);
-  if (found) return true;
-  if (process.env.CI) throw new Error(`${bin} is not installed (apt-get install ${pkg}); CI runs this test`);
-  t.skip(`${bin} not installed (apt-get install ${pkg})`);
-  return false;
+export function requireTool(t: TestContext, bin: string, pkg: string): boolean {
+  return requireBinary(t, findBinary([bin]) && bin, { name: bin, apt: pkg, purpose: 'the container image test' });
 }
 
 /**

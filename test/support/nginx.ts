@@ -1,10 +1,11 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { findBinary, requireBinary } from './services.js';
 
 export interface TestNginx {
   prefix: string;
@@ -28,10 +29,7 @@ export async function freePort(): Promise<number> {
 }
 
 function nginxBinary(): string | undefined {
-  for (const p of ['/usr/sbin/nginx', '/usr/local/sbin/nginx']) {
-    if (spawnSync(p, ['-v']).status === 0) return p;
-  }
-  return undefined;
+  return findBinary(['/usr/sbin/nginx', '/usr/local/sbin/nginx'], '-v');
 }
 
 /** The environment variables that point the berth CLI at this nginx (conf dir, listen, test and reload commands). */
@@ -46,11 +44,7 @@ export function nginxCliEnv(nginx: TestNginx): NodeJS.ProcessEnv {
 
 /** A real nginx with its own prefix, listening on a free 127.0.0.1 port, including `confDir/*.conf`. Skips (locally) or fails (CI) without nginx. */
 export async function startNginx(t: TestContext): Promise<TestNginx | undefined> {
-  if (!nginxBinary()) {
-    if (process.env.CI) throw new Error('nginx is not installed (apt-get install nginx-light); CI must run the integration tests');
-    t.skip('nginx not installed');
-    return undefined;
-  }
+  if (!requireBinary(t, nginxBinary(), { name: 'nginx', apt: 'nginx-light', purpose: 'the integration tests' })) return undefined;
   return launchNginx();
 }
 

@@ -10,8 +10,9 @@
  *     … gateway.url … await gateway.metrics() …
  *   });
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { TestContext } from 'node:test';
+import { findBinary, requireBinary } from './services.js';
 import { freePort } from './nginx.js';
 
 export interface TestPushgateway {
@@ -29,10 +30,7 @@ export interface TestPushgateway {
 const CANDIDATES = ['/usr/bin/prometheus-pushgateway', '/usr/local/bin/prometheus-pushgateway', 'prometheus-pushgateway', 'pushgateway'];
 
 function pushgatewayBinary(): string | undefined {
-  for (const bin of CANDIDATES) {
-    if (spawnSync(bin, ['--version']).status === 0) return bin;
-  }
-  return undefined;
+  return findBinary(CANDIDATES);
 }
 
 /**
@@ -40,10 +38,7 @@ function pushgatewayBinary(): string | undefined {
  * skipped locally and fails in CI, where the pushgateway plugin must be tested against the real server.
  */
 export function requirePushgateway(t: TestContext, gateway: TestPushgateway | undefined): gateway is TestPushgateway {
-  if (gateway) return true;
-  if (process.env.CI) throw new Error('the Pushgateway is not installed (apt-get install prometheus-pushgateway); CI must run the pushgateway plugin test');
-  t.skip('prometheus-pushgateway not installed');
-  return false;
+  return requireBinary(t, gateway && 'prometheus-pushgateway', { name: 'the Pushgateway', apt: 'prometheus-pushgateway', purpose: 'the pushgateway plugin test' });
 }
 
 /** Resolves once GET /-/ready answers 200; rejects when the process exits first or after 10 s. */

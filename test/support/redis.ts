@@ -9,11 +9,12 @@
  *     … redis.url …
  *   });
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { findBinary, requireBinary } from './services.js';
 import { freePort } from './nginx.js';
 
 export interface TestRedis {
@@ -33,10 +34,7 @@ export interface TestRedis {
 const READY = /Ready to accept connections/;
 
 function redisBinary(): string | undefined {
-  for (const bin of ['/usr/bin/redis-server', '/usr/local/bin/redis-server', 'redis-server']) {
-    if (spawnSync(bin, ['--version']).status === 0) return bin;
-  }
-  return undefined;
+  return findBinary(['/usr/bin/redis-server', '/usr/local/bin/redis-server', 'redis-server']);
 }
 
 /**
@@ -44,10 +42,7 @@ function redisBinary(): string | undefined {
  * skipped locally and fails in CI, where the Redis plugins must be tested against the real server.
  */
 export function requireRedis(t: TestContext, redis: TestRedis | undefined): redis is TestRedis {
-  if (redis) return true;
-  if (process.env.CI) throw new Error('redis-server is not installed (apt-get install redis-server); CI must run the Redis plugin tests');
-  t.skip('redis-server not installed');
-  return false;
+  return requireBinary(t, redis && 'redis-server', { name: 'redis-server', apt: 'redis-server', purpose: 'the Redis plugin tests' });
 }
 
 async function launch(bin: string, port: number, dir: string, password: string | undefined): Promise<ChildProcess> {
