@@ -16,3 +16,22 @@ export function stateLines(model: unknown): string[] {
   for (let i = 0; i < json.length; i += STATE_CHUNK) lines.push(STATE_PREFIX + json.slice(i, i + STATE_CHUNK));
   return lines;
 }
+
+/** The JSON model of a file's state lines (each at the start of a line), or undefined when it has none or they do not parse. */
+export function readState(text: string): unknown {
+  const chunks: string[] = [];
+  let at = text.indexOf(STATE_PREFIX);
+  while (at !== -1) {
+    if (at === 0 || text[at - 1] === '\n') {
+      const end = text.indexOf('\n', at);
+      chunks.push(text.slice(at + STATE_PREFIX.length, end === -1 ? undefined : end));
+    }
+    at = text.indexOf(STATE_PREFIX, at + STATE_PREFIX.length);
+  }
+  if (chunks.length === 0) return undefined;
+  try {
+    return JSON.parse(chunks.join('')) as unknown;
+  } catch {
+    return undefined;
+  }
+}

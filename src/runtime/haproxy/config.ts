@@ -1,4 +1,4 @@
-import { STATE_PREFIX, stateLines } from '../embedded-state.js';
+import { readState, stateLines } from '../embedded-state.js';
 import type { ProxyConfig, ProxyRoute, UpstreamServer } from '../types.js';
 import { backendName, fallbackName, formatAddress, frontendName, parseAddress, serverName } from './names.js';
 import { pathPrefix } from './validate.js';
@@ -177,16 +177,9 @@ export function fileHeader(text: string): { env: string; format: number; retired
 
 /** The model embedded by renderHaproxyConfig, or undefined when the text holds none. */
 export function parseHaproxyState(text: string): ProxyConfig | undefined {
-  const chunks: string[] = [];
-  for (const line of text.split('\n')) if (line.startsWith(STATE_PREFIX)) chunks.push(line.slice(STATE_PREFIX.length));
-  if (chunks.length === 0) return undefined;
-  try {
-    const parsed = JSON.parse(chunks.join('')) as Partial<ProxyConfig>;
-    if (typeof parsed.env !== 'string' || !Array.isArray(parsed.routes)) return undefined;
-    return { env: parsed.env, routes: parsed.routes };
-  } catch {
-    return undefined;
-  }
+  const parsed = readState(text) as Partial<ProxyConfig> | undefined;
+  if (typeof parsed?.env !== 'string' || !Array.isArray(parsed.routes)) return undefined;
+  return { env: parsed.env, routes: parsed.routes };
 }
 
 /**

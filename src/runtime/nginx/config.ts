@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { locationDirectives } from '../../render/nginx-directives.js';
-import { STATE_PREFIX, stateLines } from '../embedded-state.js';
+import { readState, stateLines } from '../embedded-state.js';
 import type { ProxyConfig, ProxyRoute } from '../types.js';
 
 /**
@@ -92,28 +92,14 @@ export function listenAddress(listen: string): { host: string; port: number } | 
  * layouts: many short state lines, and the single long line of files written before them.
  */
 export function parseNginxState(text: string): ProxyConfig | undefined {
-  const chunks: string[] = [];
-  let at = text.indexOf(STATE_PREFIX);
-  while (at !== -1) {
-    if (at === 0 || text[at - 1] === '\n') {
-      const end = text.indexOf('\n', at);
-      chunks.push(text.slice(at + STATE_PREFIX.length, end === -1 ? undefined : end));
-    }
-    at = text.indexOf(STATE_PREFIX, at + STATE_PREFIX.length);
+  const parsed = readState(text) as ProxyConfig | undefined;
+  if (!parsed || !Array.isArray(parsed.routes)) return undefined;
+  // Files written before options were keyed by proxy kind carry `options`: they are nginx's.
+  for (const r of parsed.routes as (ProxyRoute & { options?: Record<string, string | number> })[]) {
+    if (!r.proxyOptions) r.proxyOptions = { nginx: r.options ?? {} };
+    delete r.options;
   }
-  if (chunks.length === 0) return undefined;
-  try {
-    const parsed = JSON.parse(chunks.join('')) as ProxyConfig;
-    if (!Array.isArray(parsed.routes)) return undefined;
-    // Files written before options were keyed by proxy kind carry `options`: they are nginx's.
-    for (const r of parsed.routes as (ProxyRoute & { options?: Record<string, string | number> })[]) {
-      if (!r.proxyOptions) r.proxyOptions = { nginx: r.options ?? {} };
-      delete r.options;
-    }
-    return parsed;
-  } catch {
-    return undefined;
-  }
+  return parsed;
 }
 
 /**
