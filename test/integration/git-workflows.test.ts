@@ -100,7 +100,11 @@ describe('Git workflows: commit statuses, drift, rollback by revert, promotion b
     for (const r of posted) assert.ok(!JSON.stringify(r.body).includes(github.token), 'the token travels only in the Authorization header');
 
     const api = async <T>(p: string): Promise<T> => (await fetch(`${berth!.api}${p}`)).json() as Promise<T>;
-    const [history] = await api<{ result: string; revision: string }[]>('/api/v1/history');
+    // History and the forge's status are two listeners of the same event: either may finish first.
+    const [history] = await waitFor(async () => {
+      const h = await api<{ result: string; revision: string }[]>('/api/v1/history');
+      return h.length ? h : undefined;
+    }, 5000, 'the history record');
     assert.deepEqual([history!.result, history!.revision], ['Succeeded', `main@sha1:${sha}`]);
     const delivered = await api<{ sha: string; state: string; outcome: string; description: string }[]>('/api/v1/commit-statuses');
     assert.deepEqual(delivered.map((d) => [d.sha, d.state, d.outcome, d.description]), [[sha, 'success', 'delivered', 'applied 1 app'], [sha, 'pending', 'delivered', 'applying 1 app']]);
